@@ -1,0 +1,28 @@
+//! # smarm — green threads that wear the clothes of `std`
+//!
+//! Swap `use std::thread` for `use smarm::thread` and every spawned thread becomes a green thread:
+//! a stackful coroutine on a lazily committed, guard-paged stack, scheduled by a few worker OS
+//! threads with work stealing. Blocking calls (`join`, `sleep`, `park`) park the green thread, not
+//! the worker.
+//!
+//! ```
+//! use smarm::thread;
+//!
+//! let handles: Vec<_> = (0..1000).map(|i| thread::spawn(move || i * 2)).collect();
+//! let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 999 * 1000);
+//! ```
+//!
+//! Platform: x86-64 Linux (the context switch is hand-written for the SysV ABI).
+
+cfg_if::cfg_if! {
+    if #[cfg(all(target_arch = "x86_64", target_os = "linux"))] {
+        pub mod rt;
+        pub mod thread;
+    } else {
+        compile_error!("smarm supports x86-64 Linux only: its context switch is SysV x86-64 assembly and its reactor is epoll");
+    }
+}
+
+#[cfg(not(panic = "unwind"))]
+compile_error!("smarm needs `panic = \"unwind\"`: a green thread's panic is caught at its trampoline and handed to `join`");

@@ -1,0 +1,69 @@
+//! The runtime: the native API beside the std mirror, and the machine underneath it.
+//!
+//! Layers (see DESIGN.md): primitives — [`stack`](self) (mmap + guard + pool), `context` (the
+//! naked-asm switch), `pid` (slot table), `task`; runtime machine — `sched` (workers, queues,
+//! stealing, idle), `park` (the one wait primitive), `timer`. Lower layers never import higher ones.
+
+pub(crate) mod config;
+pub(crate) mod context;
+pub(crate) mod futex;
+pub(crate) mod panic;
+pub(crate) mod park;
+pub(crate) mod pid;
+pub(crate) mod sched;
+pub(crate) mod stack;
+pub(crate) mod task;
+pub(crate) mod timer;
+
+pub use config::Config;
+pub use pid::Pid;
+
+use std::mem;
+
+use task::{Entry, ErasedBox};
+
+/// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once
+/// `f` **and every green thread spawned on this runtime** have finished; then the runtime's
+/// workers stop. A panic in `f` is resumed in the caller (after the rest has finished).
+///
+/// Without `run`, smarm starts a global runtime lazily on first use, so `smarm::thread::spawn`
+/// works from a plain `main` or `#[test]` as well.
+///
+/// ```
+/// use smarm::rt::{run, Config};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// static DONE: AtomicUsize = AtomicUsize::new(0);
+/// run(Config::new().workers(2), || {
+///     for _ in 0..100 {
+///         // Not joined: `run` still waits for them.
+///         smarm::thread::spawn(|| { DONE.fetch_add(1, Ordering::Relaxed); });
+///     }
+/// });
+/// assert_eq!(DONE.load(Ordering::Relaxed), 100);
+/// ```
+pub fn run<F, T>(config: Config, f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let (shared, handles) = sched::start(config);
+    let entry: Box<dyn FnOnce() -> ErasedBox + Send + '_> = Box::new(move || ErasedBox::new(f()));
+    // SAFETY: the lifetime is erased only to store the closure in a Task; we do not return (or
+    // unwind) before the green thread running it has finished: `wait_and_stop` waits for every
+    // green thread of this runtime, and nothing between here and there can panic after the spawn.
+    let entry: Entry = unsafe { mem::transmute(entry) };
+    let task = match sched::spawn(&shared, Some("main".into()), None, entry) {
+        Ok(t) => t,
+        Err(e) => {
+            sched::wait_and_stop(&shared, handles);
+            panic!("smarm: failed to spawn the main green thread: {e}");
+        }
+    };
+    sched::wait_and_stop(&shared, handles);
+    match sched::join(&task) {
+        // SAFETY: the entry above returns `ErasedBox::new::<T>`.
+        Ok(v) => unsafe { v.into_inner::<T>() },
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}

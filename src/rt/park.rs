@@ -1,0 +1,167 @@
+//! The one wait primitive. Every blocking operation in smarm is: put a waiter on some queue,
+//! release the lock guarding the queue, [`park`]; a waker takes the waiter off and calls [`unpark`].
+//!
+//! A waiter is a [`Task`]: a green thread (parking switches to its worker's scheduler) or a plain OS
+//! thread (parking sleeps on a futex). Both use the same 32-bit `state` word:
+//!
+//! ```text
+//!   bit 0      USER token      set by Thread::unpark, consumed by thread::park
+//!   bit 1      WAKE token      set by runtime wakers (join, locks, channels), consumed by their waits
+//!   bit 2      TIMEOUT         a timer for the current park epoch fired before the park completed
+//!   bits 3-4   mode            0 running, 1 parked for USER, 2 parked for WAKE
+//!   bits 5-31  epoch           bumped by every green park; a timer only acts on its own epoch
+//! ```
+//!
+//! Two token kinds keep the runtime's waits from eating a user's `unpark`: std's `join`, locks and
+//! channels do not consume `thread::park` tokens, so neither do ours.
+//!
+//! **No lost wake-ups.** An unpark that finds its target not parked (still running, or between
+//! "registered" and "parked") leaves a token, and the next park consumes it and returns at once,
+//! exactly like `std::thread::park`. A green thread's transition to *parked* is made by its worker
+//! *after* the switch has saved its context (`Worker::park_current`), so whoever sees mode≠0 and
+//! clears it may put the task on a run queue: its context is complete.
+//!
+//! **Timeouts.** A green thread registers its timer (tagged with the new epoch) before switching
+//! away. A timer that fires while the task is parked in that epoch clears the mode and schedules it;
+//! one that fires before the worker completed the park sets TIMEOUT, which the worker treats like a
+//! token; one from an older epoch does nothing. A task woken by a token cancels its timer.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::time::Instant;
+
+use crate::rt::futex;
+use crate::rt::sched;
+use crate::rt::task::Task;
+
+pub(crate) const USER_TOKEN: u32 = 1;
+pub(crate) const WAKE_TOKEN: u32 = 2;
+pub(crate) const TIMEOUT: u32 = 4;
+pub(crate) const MODE_SHIFT: u32 = 3;
+pub(crate) const MODE_MASK: u32 = 3 << MODE_SHIFT;
+pub(crate) const EPOCH_SHIFT: u32 = 5;
+pub(crate) const EPOCH_ONE: u32 = 1 << EPOCH_SHIFT;
+
+/// What a park waits for: the user's token (`thread::park`) or the runtime's (everything else).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum WaitKind {
+    User,
+    Wake,
+}
+
+impl WaitKind {
+    pub(crate) fn token(self) -> u32 {
+        match self {
+            WaitKind::User => USER_TOKEN,
+            WaitKind::Wake => WAKE_TOKEN,
+        }
+    }
+    pub(crate) fn mode(self) -> u32 {
+        match self {
+            WaitKind::User => 1 << MODE_SHIFT,
+            WaitKind::Wake => 2 << MODE_SHIFT,
+        }
+    }
+}
+
+pub(crate) fn epoch(state: u32) -> u32 {
+    state >> EPOCH_SHIFT
+}
+
+/// Blocks the current thread (green or OS) until a token of `kind` arrives or `deadline` passes.
+/// Returns `true` if it consumed a token, `false` on timeout. Spurious returns do not happen for
+/// green threads; OS threads may see none either, but callers loop on their condition anyway.
+pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
+    match sched::current_task() {
+        // SAFETY: `current_task` returns the task running on this worker, alive while it runs.
+        Some(task) => sched::park_green(unsafe { &*task }, kind, deadline),
+        None => park_os(&sched::current_os_task(), kind, deadline),
+    }
+}
+
+/// Consumes a token of `kind` if one is present.
+pub(crate) fn try_consume(state: &std::sync::atomic::AtomicU32, token: u32) -> bool {
+    let mut s = state.load(Acquire);
+    while s & token != 0 {
+        match state.compare_exchange_weak(s, s & !token, AcqRel, Acquire) {
+            Ok(_) => return true,
+            Err(actual) => s = actual,
+        }
+    }
+    false
+}
+
+fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>) -> bool {
+    let (tok, mode) = (kind.token(), kind.mode());
+    let state = &task.state;
+    let mut s = state.load(Acquire);
+    loop {
+        if s & tok != 0 {
+            // A waker cleared our mode when it set the token; consume it.
+            match state.compare_exchange_weak(s, s & !tok & !MODE_MASK, AcqRel, Acquire) {
+                Ok(_) => return true,
+                Err(actual) => {
+                    s = actual;
+                    continue;
+                }
+            }
+        }
+        if s & MODE_MASK == 0 {
+            match state.compare_exchange_weak(s, s | mode, AcqRel, Acquire) {
+                Ok(_) => s |= mode,
+                Err(actual) => {
+                    s = actual;
+                    continue;
+                }
+            }
+        }
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    match state.compare_exchange_weak(s, s & !MODE_MASK, AcqRel, Acquire) {
+                        Ok(_) => return false,
+                        Err(actual) => {
+                            s = actual;
+                            continue;
+                        }
+                    }
+                }
+                Some(d - now)
+            }
+        };
+        futex::wait(state, s, timeout);
+        s = state.load(Acquire);
+    }
+}
+
+/// Gives `task` a token of `kind`, waking it if it is parked for that kind.
+pub(crate) fn unpark(task: &Arc<Task>, kind: WaitKind) {
+    let (tok, mode) = (kind.token(), kind.mode());
+    let mut s = task.state.load(Relaxed);
+    loop {
+        let parked = s & MODE_MASK == mode;
+        let new = if parked { (s & !MODE_MASK) | tok } else { s | tok };
+        if new == s {
+            return; // a token is already waiting: tokens do not accumulate
+        }
+        match task.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
+            Ok(_) => {
+                if parked {
+                    wake_parked(task);
+                }
+                return;
+            }
+            Err(actual) => s = actual,
+        }
+    }
+}
+
+/// Resumes a task whose mode the caller just cleared.
+pub(crate) fn wake_parked(task: &Arc<Task>) {
+    match &task.green {
+        Some(_) => sched::schedule(task.clone()),
+        None => futex::wake_one(&task.state),
+    }
+}

@@ -1,0 +1,195 @@
+//! Pids: `(index, generation)` names for green threads, valid only while the thread lives.
+//!
+//! The slot table is process-wide and grows in chunks that are never freed, so a slot's address is
+//! stable. A slot holds a strong reference to its live task; when the task finishes the slot is
+//! emptied and its generation bumped, so a stale `Pid` fails lookup instead of naming whoever
+//! reuses the index. Indices are recycled through per-worker free lists (no shared cache line on
+//! the spawn path) that spill to and refill from a shared list in batches.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::rt::task::Task;
+
+/// A green thread's process identifier: a slot index plus the slot's generation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid {
+    index: u32,
+    generation: u32,
+}
+
+impl Pid {
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+impl std::fmt::Debug for Pid {
+    /// Erlang's shape: `<0.index.generation>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<0.{}.{}>", self.index, self.generation)
+    }
+}
+
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+const MAX_CHUNKS: usize = 1 << 12; // 16M slots
+/// Free indices a worker keeps before spilling half to the shared list.
+pub(crate) const LOCAL_FREE: usize = 256;
+
+struct Slot {
+    /// A tiny spin lock: held for a handful of instructions by fill / clear / lookup only.
+    lock: AtomicBool,
+    generation: UnsafeCell<u32>,
+    task: UnsafeCell<Option<Arc<Task>>>,
+}
+
+struct Table {
+    chunks: [AtomicPtr<Slot>; MAX_CHUNKS],
+    next_index: AtomicU32,
+    free: Mutex<Vec<u32>>,
+    grow: Mutex<()>,
+}
+
+static TABLE: Table = Table {
+    chunks: [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_CHUNKS],
+    next_index: AtomicU32::new(0),
+    free: Mutex::new(Vec::new()),
+    grow: Mutex::new(()),
+};
+
+struct SlotGuard<'a>(&'a Slot);
+
+impl Slot {
+    fn lock(&self) -> SlotGuard<'_> {
+        while self
+            .lock
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+        SlotGuard(self)
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock.store(false, Ordering::Release);
+    }
+}
+
+fn slot(index: u32) -> &'static Slot {
+    let chunk = (index >> CHUNK_BITS) as usize;
+    let mut p = TABLE.chunks[chunk].load(Ordering::Acquire);
+    if p.is_null() {
+        let _g = TABLE.grow.lock().unwrap_or_else(|e| e.into_inner());
+        p = TABLE.chunks[chunk].load(Ordering::Acquire);
+        if p.is_null() {
+            let v: Vec<Slot> = (0..CHUNK)
+                .map(|_| Slot {
+                    lock: AtomicBool::new(false),
+                    generation: UnsafeCell::new(0),
+                    task: UnsafeCell::new(None),
+                })
+                .collect();
+            p = Box::leak(v.into_boxed_slice()).as_mut_ptr();
+            TABLE.chunks[chunk].store(p, Ordering::Release);
+        }
+    }
+    // SAFETY: chunks are never freed once published, and the index is within the chunk.
+    unsafe { &*p.add(index as usize & (CHUNK - 1)) }
+}
+
+// SAFETY: every UnsafeCell in a Slot is accessed only under the slot's spin lock.
+unsafe impl Sync for Slot {}
+
+/// Reserves a free slot (its index from `local`, a worker's free list, when given).
+pub(crate) fn reserve(local: Option<&mut Vec<u32>>) -> Pid {
+    let index = reserve_index(local);
+    Pid { index, generation: generation_of(index) }
+}
+
+fn reserve_index(local: Option<&mut Vec<u32>>) -> u32 {
+    if let Some(local) = local {
+        if let Some(i) = local.pop() {
+            return i;
+        }
+        let mut free = TABLE.free.lock().unwrap_or_else(|e| e.into_inner());
+        let n = free.len().min(LOCAL_FREE / 2);
+        let at = free.len() - n;
+        local.extend(free.drain(at..));
+        drop(free);
+        if let Some(i) = local.pop() {
+            return i;
+        }
+    } else if let Some(i) = TABLE.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        return i;
+    }
+    let i = TABLE.next_index.fetch_add(1, Ordering::Relaxed);
+    assert!((i as usize) < CHUNK * MAX_CHUNKS, "smarm: more than 16M live green threads");
+    i
+}
+
+/// Puts `task` into the slot reserved for `pid`.
+pub(crate) fn fill(pid: Pid, task: Arc<Task>) {
+    let s = slot(pid.index);
+    let _g = s.lock();
+    // SAFETY: under the slot lock.
+    unsafe { *s.task.get() = Some(task) };
+}
+
+fn generation_of(index: u32) -> u32 {
+    let s = slot(index);
+    let _g = s.lock();
+    // SAFETY: under the slot lock.
+    unsafe { *s.generation.get() }
+}
+
+/// Empties a finished task's slot, bumps the generation and recycles the index. Returns the
+/// slot's reference to the task so the caller can drop it outside the lock.
+pub(crate) fn release(pid: Pid, local: Option<&mut Vec<u32>>) -> Option<Arc<Task>> {
+    let s = slot(pid.index);
+    let task = {
+        let _g = s.lock();
+        // SAFETY: under the slot lock.
+        unsafe {
+            let g = &mut *s.generation.get();
+            debug_assert_eq!(*g, pid.generation);
+            *g = g.wrapping_add(1);
+            (*s.task.get()).take()
+        }
+    };
+    match local {
+        Some(local) => {
+            local.push(pid.index);
+            if local.len() > LOCAL_FREE {
+                let at = local.len() / 2;
+                TABLE.free.lock().unwrap_or_else(|e| e.into_inner()).extend(local.drain(at..));
+            }
+        }
+        None => TABLE.free.lock().unwrap_or_else(|e| e.into_inner()).push(pid.index),
+    }
+    task
+}
+
+/// The live task a Pid names, or `None` if it finished (even if its slot has a new occupant).
+#[allow(dead_code)]
+pub(crate) fn lookup(pid: Pid) -> Option<Arc<Task>> {
+    if pid.index >= TABLE.next_index.load(Ordering::Relaxed) {
+        return None;
+    }
+    let s = slot(pid.index);
+    let _g = s.lock();
+    // SAFETY: under the slot lock.
+    unsafe {
+        if *s.generation.get() != pid.generation {
+            return None;
+        }
+        (*s.task.get()).clone()
+    }
+}

@@ -1,0 +1,444 @@
+//! The scheduler: N worker OS threads running green threads.
+//!
+//! - `mod.rs` (here): the runtime's shared state, spawning, waking (`schedule`), parking a green
+//!   thread, the trampoline every green thread starts in, and the runtime's thread-local accessors.
+//! - `worker.rs`: one worker's loop — find a task, switch to it, handle why it switched back.
+//! - `queue.rs`: the per-worker ring and the global injector.
+//! - `idle.rs`: the sleep/wake protocol between workers.
+//!
+//! Where things go when they become runnable:
+//! - a spawn on a worker goes to that worker's local queue; a spawn from a plain OS thread to the
+//!   injector;
+//! - a wake on a worker goes to that worker's *run next* slot, so a message ping-pong between two
+//!   green threads stays on one core and in cache; a wake from outside goes to the injector.
+//!   Either way, if no worker is searching for work and one sleeps, one is woken (`notify`).
+//!
+//! ## Thread-locals (DESIGN.md rule 1)
+//! A green thread may resume on another worker after any switch, and the compiler may keep a
+//! thread-local's address in a register across a call. So the runtime reads its thread-locals only
+//! in the `#[inline(never)]` accessors below, and no caller keeps what they return (a worker or
+//! task pointer that is only valid on *this* OS thread) across a switch.
+
+pub(crate) mod idle;
+pub(crate) mod queue;
+pub(crate) mod worker;
+
+use std::cell::{Cell, OnceCell, UnsafeCell};
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::rt::config::Config;
+use crate::rt::context;
+use crate::rt::futex;
+use crate::rt::park::{self, EPOCH_ONE, TIMEOUT, WaitKind};
+use crate::rt::pid;
+use crate::rt::stack::{StackPool, round_size};
+use crate::rt::task::{
+    Entry, ErasedBox, Green, JOIN_DONE, JOIN_RUNNING, JOIN_WAITING, Outcome, Task, ThreadId,
+};
+use crate::rt::timer::Timers;
+
+use idle::Idle;
+use queue::{Injector, RunQueue};
+use worker::Worker;
+
+/// Why a green thread switched to its worker (passed through `context::switch`).
+pub(crate) const INTENT_YIELD: usize = 1;
+pub(crate) const INTENT_PARK_USER: usize = 2;
+pub(crate) const INTENT_PARK_WAKE: usize = 3;
+pub(crate) const INTENT_EXIT: usize = 4;
+
+/// A worker's sleep word: the same three states as std's futex parker.
+const SLEEP_EMPTY: u32 = 0;
+const SLEEP_NOTIFIED: u32 = 1;
+const SLEEP_PARKED: u32 = 2;
+
+/// The part of a worker other threads touch: its run queue (for stealing) and its sleep word.
+pub(crate) struct WorkerShared {
+    pub(crate) queue: RunQueue,
+    sleep: AtomicU32,
+}
+
+/// A runtime: its workers, queues, timers and accounting. Green threads keep it alive.
+pub(crate) struct Shared {
+    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) injector: Injector,
+    pub(crate) idle: Idle,
+    pub(crate) timers: Timers,
+    /// `index + 1` of the sleeping worker that watches the earliest timer deadline; 0 if none.
+    pub(crate) timer_watcher: AtomicUsize,
+    /// Green threads spawned and not yet finished.
+    pub(crate) live: AtomicUsize,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) stacks: StackPool,
+    /// Who to wake when `live` drops to zero (`rt::run`'s caller).
+    done_waiter: Mutex<Option<Arc<Task>>>,
+}
+
+impl Shared {
+    /// Wakes one sleeping worker if new work needs one (idle.rs, rule 1).
+    pub(crate) fn notify(&self) {
+        if let Some(i) = self.idle.worker_to_notify() {
+            self.unpark_worker(i);
+        }
+    }
+
+    pub(crate) fn unpark_worker(&self, i: usize) {
+        let word = &self.workers[i].sleep;
+        if word.swap(SLEEP_NOTIFIED, AcqRel) == SLEEP_PARKED {
+            futex::wake_one(word);
+        }
+    }
+
+    /// Puts worker `i` to sleep until unparked or `timeout` passes.
+    pub(crate) fn park_worker(&self, i: usize, timeout: Option<std::time::Duration>) {
+        let word = &self.workers[i].sleep;
+        if word.compare_exchange(SLEEP_NOTIFIED, SLEEP_EMPTY, AcqRel, Acquire).is_ok() {
+            return;
+        }
+        if word.compare_exchange(SLEEP_EMPTY, SLEEP_PARKED, AcqRel, Acquire).is_err() {
+            word.store(SLEEP_EMPTY, Relaxed); // was NOTIFIED after all
+            return;
+        }
+        futex::wait(word, SLEEP_PARKED, timeout);
+        word.store(SLEEP_EMPTY, Release);
+    }
+
+    /// Wakes the timer watcher: a new earliest deadline needs its sleep re-armed.
+    pub(crate) fn poke_timer_watcher(&self) {
+        let w = self.timer_watcher.load(SeqCst);
+        if w != 0 {
+            self.unpark_worker(w - 1);
+        }
+    }
+}
+
+thread_local! {
+    static WORKER: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
+    static OS_TASK: OnceCell<Arc<Task>> = const { OnceCell::new() };
+}
+
+/// The worker running on this OS thread, or null. Never keep the result across a switch.
+#[inline(never)]
+pub(crate) fn current_worker() -> *const Worker {
+    WORKER.with(|w| w.get())
+}
+
+#[inline(never)]
+pub(crate) fn set_current_worker(w: *const Worker) {
+    WORKER.with(|c| c.set(w));
+}
+
+/// The green thread running on this OS thread, if any. The pointer stays valid while that green
+/// thread runs (its worker holds an `Arc`), wherever it later migrates.
+#[inline(never)]
+pub(crate) fn current_task() -> Option<*const Task> {
+    let w = current_worker();
+    if w.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null WORKER points at the Worker owned by this OS thread's `worker::run` frame.
+    let t = unsafe { (*w).current.get() };
+    (!t.is_null()).then_some(t)
+}
+
+/// The task standing for this plain OS thread (made on first use). Only for non-green callers.
+#[inline(never)]
+pub(crate) fn current_os_task() -> Arc<Task> {
+    OS_TASK.with(|t| {
+        t.get_or_init(|| {
+            let name = std::thread::current().name().map(Box::from);
+            Arc::new(Task::new_os(name))
+        })
+        .clone()
+    })
+}
+
+/// The current thread's task, green or OS, as an owned reference.
+pub(crate) fn current_thread_task() -> Arc<Task> {
+    match current_task() {
+        // SAFETY: every green Task lives in an Arc made by `spawn`, and the running one is kept
+        // alive by its worker, so adding a strong reference to it is sound.
+        Some(t) => unsafe {
+            Arc::increment_strong_count(t);
+            Arc::from_raw(t)
+        },
+        None => current_os_task(),
+    }
+}
+
+/// The runtime a spawn from here should use: this worker's, or the global one.
+pub(crate) fn with_current_rt<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+    let w = current_worker();
+    if w.is_null() {
+        f(global())
+    } else {
+        // SAFETY: the worker outlives this call (no switch happens inside `f` before we return:
+        // callers only spawn), and its `shared` is never replaced.
+        f(unsafe { &(*w).shared })
+    }
+}
+
+/// The worker on this OS thread if it belongs to `rt`.
+fn local_worker(rt: &Arc<Shared>) -> Option<&'static Worker> {
+    let w = current_worker();
+    // SAFETY: see `current_task`. The 'static is a lie bounded by the callers, which use the
+    // reference only until their next switch.
+    let w = unsafe { w.as_ref()? };
+    Arc::ptr_eq(&w.shared, rt).then_some(w)
+}
+
+static GLOBAL: OnceLock<Arc<Shared>> = OnceLock::new();
+
+/// The lazily started process-wide runtime; its workers are never stopped (as std's threads are
+/// not when `main` returns).
+pub(crate) fn global() -> &'static Arc<Shared> {
+    GLOBAL.get_or_init(|| {
+        let (shared, handles) = start(Config::default());
+        drop(handles); // detached: they live as long as the process
+        shared
+    })
+}
+
+/// Starts a runtime's workers.
+pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle<()>>) {
+    install_panic_hook();
+    let n = config.resolved_workers();
+    let shared = Arc::new(Shared {
+        workers: (0..n)
+            .map(|_| WorkerShared { queue: RunQueue::new(), sleep: AtomicU32::new(SLEEP_EMPTY) })
+            .collect(),
+        injector: Injector::new(),
+        idle: Idle::new(n),
+        timers: Timers::new(),
+        timer_watcher: AtomicUsize::new(0),
+        live: AtomicUsize::new(0),
+        shutdown: AtomicBool::new(false),
+        stacks: StackPool::new(round_size(config.resolved_stack_size())),
+        done_waiter: Mutex::new(None),
+    });
+    let handles = (0..n)
+        .map(|i| {
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("smarm-worker-{i}"))
+                .spawn(move || worker::run(s, i))
+                .expect("smarm: failed to start a worker thread")
+        })
+        .collect();
+    (shared, handles)
+}
+
+/// Waits until every green thread of `shared` has finished, then stops its workers.
+pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::JoinHandle<()>>) {
+    *shared.done_waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(current_thread_task());
+    while shared.live.load(SeqCst) != 0 {
+        park::park(WaitKind::Wake, None);
+    }
+    shared.done_waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+    shared.shutdown.store(true, SeqCst);
+    for i in 0..shared.workers.len() {
+        shared.unpark_worker(i);
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    shared.timers.clear();
+}
+
+/// Spawns a green thread on `rt`. The stack is taken first, so a failure (e.g. the map-count
+/// limit) leaves nothing behind.
+pub(crate) fn spawn(
+    rt: &Arc<Shared>,
+    name: Option<Box<str>>,
+    stack_size: Option<usize>,
+    entry: Entry,
+) -> io::Result<Arc<Task>> {
+    let size = stack_size.map_or(rt.stacks.size(), round_size);
+    let w = local_worker(rt);
+    // SAFETY (the three worker-cache borrows below): a worker's caches are touched only on its
+    // own OS thread, which is this one, and nothing in this function switches.
+    let stack = rt.stacks.take(w.map(|w| unsafe { &mut *w.stacks.get() }), size)?;
+    let pid = pid::reserve(w.map(|w| unsafe { &mut *w.pids.get() }));
+    let id = match w {
+        Some(w) => {
+            let mut block = w.ids.get();
+            let id = ThreadId::next(Some(&mut block));
+            w.ids.set(block);
+            id
+        }
+        None => ThreadId::next(None),
+    };
+    // SAFETY: the stack is ours and unused; its top is page aligned and far more than 80 bytes.
+    let ctx = unsafe { context::init_stack(stack.top()) };
+    let task = Arc::new(Task {
+        id,
+        name,
+        state: AtomicU32::new(0),
+        green: Some(Green {
+            rt: rt.clone(),
+            pid,
+            ctx: UnsafeCell::new(ctx),
+            low_water: UnsafeCell::new(usize::MAX),
+            stack: UnsafeCell::new(Some(stack)),
+            entry: UnsafeCell::new(Some(entry)),
+            result: UnsafeCell::new(None),
+            join: AtomicU8::new(JOIN_RUNNING),
+            joiner: UnsafeCell::new(None),
+            timer: UnsafeCell::new(None),
+        }),
+    });
+    pid::fill(pid, task.clone());
+    rt.live.fetch_add(1, Relaxed);
+    match w {
+        Some(w) => w.local_queue().push(task.clone(), &rt.injector),
+        None => rt.injector.push(task.clone()),
+    }
+    rt.notify();
+    Ok(task)
+}
+
+/// Makes a parked green thread runnable (its park mode was just cleared by the caller).
+pub(crate) fn schedule(task: Arc<Task>) {
+    let rt = &task.green.as_ref().expect("schedule: not a green thread").rt;
+    match local_worker(rt) {
+        Some(w) => {
+            if let Some(prev) = w.run_next.replace(Some(task)) {
+                w.local_queue().push(prev, &w.shared.injector);
+                w.shared.notify();
+            }
+        }
+        None => {
+            let rt = rt.clone();
+            rt.injector.push(task);
+            rt.notify();
+        }
+    }
+}
+
+/// Switches from the running green thread to its worker's scheduler loop, telling it why.
+#[inline(never)]
+fn switch_out(intent: usize) {
+    let w = current_worker();
+    // SAFETY: only called on a green thread, so `w` is this OS thread's live worker and `current`
+    // is the running task. Both pointers are used only to compute the switch's arguments, before
+    // the switch; the green thread may resume on another worker.
+    unsafe {
+        let task = &*(*w).current.get();
+        let g = task.green.as_ref().unwrap_unchecked();
+        context::switch(g.ctx.get(), *(*w).sched_ctx.get(), intent);
+    }
+}
+
+/// Yields the running green thread to the back of its worker's queue.
+pub(crate) fn yield_green() {
+    switch_out(INTENT_YIELD);
+}
+
+/// `park` for a green thread; see `rt::park` for the protocol.
+pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>) -> bool {
+    let tok = kind.token();
+    if park::try_consume(&task.state, tok) {
+        return true;
+    }
+    let g = task.green.as_ref().expect("park_green on an OS thread");
+    if let Some(d) = deadline {
+        if d <= Instant::now() {
+            return false;
+        }
+    }
+    // A new epoch for this park; a TIMEOUT left by an older timer is void.
+    let mut s = task.state.load(Relaxed);
+    let epoch = loop {
+        let n = (s & !TIMEOUT).wrapping_add(EPOCH_ONE);
+        match task.state.compare_exchange_weak(s, n, AcqRel, Relaxed) {
+            Ok(_) => break park::epoch(n),
+            Err(actual) => s = actual,
+        }
+    };
+    if let Some(d) = deadline {
+        // SAFETY: every green Task lives in an Arc (made by `spawn`); we add a reference for the
+        // timer to own.
+        let me = unsafe {
+            Arc::increment_strong_count(task);
+            Arc::from_raw(task)
+        };
+        let (id, earliest) = g.rt.timers.insert(d, me, epoch);
+        // SAFETY: `timer` is only touched by the green thread itself.
+        unsafe { *g.timer.get() = Some(id) };
+        if earliest {
+            g.rt.poke_timer_watcher();
+        }
+    }
+    switch_out(match kind {
+        WaitKind::User => INTENT_PARK_USER,
+        WaitKind::Wake => INTENT_PARK_WAKE,
+    });
+    let s = task.state.fetch_and(!(tok | TIMEOUT), AcqRel);
+    let woken = s & tok != 0;
+    // SAFETY: as above, only this green thread touches `timer`.
+    if let Some(id) = unsafe { (*g.timer.get()).take() } {
+        if woken {
+            g.rt.timers.cancel(id);
+        }
+    }
+    woken
+}
+
+/// Waits for a green thread to finish and takes its outcome. Callable from any thread.
+pub(crate) fn join(task: &Task) -> Outcome {
+    let g = task.green.as_ref().expect("join: not a green thread");
+    if g.join.load(Acquire) != JOIN_DONE {
+        // SAFETY: before the JOIN_WAITING handshake below only the (single) joiner touches
+        // `joiner`; the finisher reads it only after seeing JOIN_WAITING.
+        unsafe { *g.joiner.get() = Some(current_thread_task()) };
+        match g.join.compare_exchange(JOIN_RUNNING, JOIN_WAITING, AcqRel, Acquire) {
+            Ok(_) => {
+                while g.join.load(Acquire) != JOIN_DONE {
+                    park::park(WaitKind::Wake, None);
+                }
+            }
+            // SAFETY: it finished before seeing us: the slot is still only ours.
+            Err(_) => drop(unsafe { (*g.joiner.get()).take() }),
+        }
+    }
+    // SAFETY: JOIN_DONE (acquired above) is stored after the result, and only the one JoinHandle
+    // (consumed by join) takes it.
+    unsafe { (*g.result.get()).take().expect("smarm: green thread result taken twice") }
+}
+
+/// Where every green thread starts (called from `context::trampoline_start` on its new stack).
+pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
+    // SAFETY: the worker passes the task it is switching into and holds an Arc to it until this
+    // green thread switches away for the last time.
+    let task = unsafe { &*task };
+    // SAFETY: only spawned green tasks are ever switched into.
+    let g = unsafe { task.green.as_ref().unwrap_unchecked() };
+    // SAFETY: `entry` is taken exactly once, by the green thread itself.
+    let entry = unsafe { (*g.entry.get()).take() };
+    let outcome: Outcome = match entry {
+        Some(f) => panic::catch_unwind(AssertUnwindSafe(f)),
+        None => Ok(ErasedBox::new(())),
+    };
+    // SAFETY: the result is published to joiners by the worker's JOIN_DONE store, after this.
+    unsafe { *g.result.get() = Some(outcome) };
+    switch_out(INTENT_EXIT);
+    // A finished context is never resumed.
+    std::process::abort()
+}
+
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| match current_task() {
+            // SAFETY: the running task is alive while it runs; the hook does not switch.
+            Some(t) => crate::rt::panic::report(unsafe { &*t }, info),
+            None => previous(info),
+        }));
+    });
+}

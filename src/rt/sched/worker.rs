@@ -1,0 +1,329 @@
+//! One worker: an OS thread that runs green threads until its runtime shuts down.
+//!
+//! The loop: find a task ([`Worker::next_task`]), switch into it, and when it switches back handle
+//! its intent — requeue it (yield), complete its park, or finalise it (exit). Finding a task looks,
+//! in order, at: the *run next* slot (a task this worker just woke; at most [`RUN_NEXT_STREAK`] times
+//! in a row so two ping-ponging tasks cannot starve the queue), the local queue, the injector (first,
+//! every [`GLOBAL_CHECK_INTERVAL`] ticks, so wakes from outside are not starved by a busy local
+//! queue), due timers, and finally other workers' queues (stealing half). With nothing found the
+//! worker sleeps (idle.rs); the first sleeper also watches the earliest timer deadline.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, SeqCst};
+use std::time::Instant;
+
+use super::{
+    INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_YIELD, Shared, set_current_worker,
+};
+use crate::rt::context;
+use crate::rt::park::{self, MODE_MASK, TIMEOUT, WaitKind};
+use crate::rt::pid;
+use crate::rt::sched::queue::RunQueue;
+use crate::rt::stack::Stack;
+use crate::rt::task::{JOIN_DONE, JOIN_WAITING, Task};
+
+/// Go checks its global queue every 61 scheduler ticks: often enough that outside wakes are not
+/// starved, rarely enough that the lock is cold. A prime avoids lock-step with periodic workloads.
+const GLOBAL_CHECK_INTERVAL: u32 = 61;
+/// Consecutive picks from the run-next slot before the local queue gets a turn.
+const RUN_NEXT_STREAK: u32 = 16;
+/// Tasks moved from the injector to the local queue per visit.
+const INJECTOR_BATCH: usize = 32;
+
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    /// The scheduler loop's saved stack pointer while a green thread runs.
+    pub(crate) sched_ctx: UnsafeCell<usize>,
+    /// The green thread running now (null in the scheduler loop).
+    pub(crate) current: Cell<*const Task>,
+    pub(crate) run_next: Cell<Option<Arc<Task>>>,
+    run_next_streak: Cell<u32>,
+    tick: Cell<u32>,
+    searching: Cell<bool>,
+    /// Caches in front of the runtime's stack pool and the pid free list (this thread only).
+    pub(crate) stacks: UnsafeCell<Vec<Stack>>,
+    pub(crate) pids: UnsafeCell<Vec<u32>>,
+    /// A block of thread ids `(next, end)`.
+    pub(crate) ids: Cell<(u64, u64)>,
+    rng: Cell<u32>,
+    expired: UnsafeCell<Vec<(Arc<Task>, u32)>>,
+}
+
+/// The body of worker thread `index`.
+pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+    let worker = Worker {
+        index,
+        shared,
+        sched_ctx: UnsafeCell::new(0),
+        current: Cell::new(ptr::null()),
+        run_next: Cell::new(None),
+        run_next_streak: Cell::new(0),
+        tick: Cell::new(0),
+        searching: Cell::new(false),
+        stacks: UnsafeCell::new(Vec::new()),
+        pids: UnsafeCell::new(Vec::new()),
+        ids: Cell::new((0, 0)),
+        rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+        expired: UnsafeCell::new(Vec::new()),
+    };
+    set_current_worker(&worker);
+    worker.main_loop();
+    set_current_worker(ptr::null());
+}
+
+impl Worker {
+    pub(crate) fn local_queue(&self) -> &RunQueue {
+        &self.shared.workers[self.index].queue
+    }
+
+    fn main_loop(&self) {
+        loop {
+            match self.next_task() {
+                Some(task) => self.run_task(task),
+                None => {
+                    if !self.sleep() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `task` until it yields, parks or exits (re-running it at once if its park found a
+    /// token already waiting).
+    fn run_task(&self, task: Arc<Task>) {
+        if self.searching.replace(false) && self.shared.idle.transition_from_searching() {
+            self.shared.notify(); // idle.rs rule 2
+        }
+        loop {
+            // SAFETY: only green tasks are queued.
+            let g = unsafe { task.green.as_ref().unwrap_unchecked() };
+            self.current.set(Arc::as_ptr(&task));
+            // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
+            // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
+            // other worker can hold it (it was taken from exactly one queue or slot).
+            let intent = unsafe {
+                context::switch(self.sched_ctx.get(), *g.ctx.get(), Arc::as_ptr(&task) as usize)
+            };
+            self.current.set(ptr::null());
+            // SAFETY: the task is switched out; we are the only thread touching its context.
+            unsafe {
+                let sp = *g.ctx.get();
+                let low = &mut *g.low_water.get();
+                if sp < *low {
+                    *low = sp;
+                }
+            }
+            match intent {
+                INTENT_YIELD => {
+                    self.local_queue().push(task, &self.shared.injector);
+                    return;
+                }
+                INTENT_PARK_USER | INTENT_PARK_WAKE => {
+                    let kind =
+                        if intent == INTENT_PARK_USER { WaitKind::User } else { WaitKind::Wake };
+                    if Self::complete_park(&task, kind) {
+                        return; // parked: whoever unparks it owns its next run
+                    }
+                }
+                INTENT_EXIT => {
+                    self.finish(task);
+                    return;
+                }
+                _ => unreachable!("smarm: unknown switch intent {intent}"),
+            }
+        }
+    }
+
+    /// Makes the switched-out task parked unless a token (or its timeout) already arrived.
+    fn complete_park(task: &Task, kind: WaitKind) -> bool {
+        let ready = kind.token() | TIMEOUT;
+        let mut s = task.state.load(Acquire);
+        loop {
+            if s & ready != 0 {
+                return false;
+            }
+            debug_assert_eq!(s & MODE_MASK, 0);
+            match task.state.compare_exchange_weak(s, s | kind.mode(), AcqRel, Acquire) {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Finalises a green thread that switched away for the last time.
+    fn finish(&self, task: Arc<Task>) {
+        // SAFETY: only green tasks run here.
+        let g = unsafe { task.green.as_ref().unwrap_unchecked() };
+        // SAFETY: the task will never run again; its stack and our caches are ours alone.
+        unsafe {
+            if let Some(stack) = (*g.stack.get()).take() {
+                self.shared.stacks.give(&mut *self.stacks.get(), stack, *g.low_water.get());
+            }
+            drop(pid::release(g.pid, Some(&mut *self.pids.get())));
+        }
+        if g.join.swap(JOIN_DONE, AcqRel) == JOIN_WAITING {
+            // SAFETY: the joiner wrote `joiner` before it stored JOIN_WAITING, which we acquired.
+            if let Some(joiner) = unsafe { (*g.joiner.get()).take() } {
+                park::unpark(&joiner, WaitKind::Wake);
+            }
+        }
+        if self.shared.live.fetch_sub(1, AcqRel) == 1 {
+            let waiter = self.shared.done_waiter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(w) = waiter {
+                park::unpark(&w, WaitKind::Wake);
+            }
+        }
+    }
+
+    fn next_task(&self) -> Option<Arc<Task>> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        let shared = &*self.shared;
+        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            self.fire_timers();
+            if let Some(t) = shared.injector.pop_batch(self.local_queue(), INJECTOR_BATCH) {
+                return Some(t);
+            }
+        }
+        if let Some(t) = self.run_next.take() {
+            let streak = self.run_next_streak.get();
+            if streak < RUN_NEXT_STREAK {
+                self.run_next_streak.set(streak + 1);
+                return Some(t);
+            }
+            self.local_queue().push(t, &shared.injector);
+        }
+        self.run_next_streak.set(0);
+        if let Some(t) = self.local_queue().pop() {
+            return Some(t);
+        }
+        if let Some(t) = shared.injector.pop_batch(self.local_queue(), INJECTOR_BATCH) {
+            return Some(t);
+        }
+        self.fire_timers();
+        if let Some(t) = self.run_next.take().or_else(|| self.local_queue().pop()) {
+            return Some(t);
+        }
+        self.steal()
+    }
+
+    fn steal(&self) -> Option<Arc<Task>> {
+        let shared = &*self.shared;
+        let n = shared.workers.len();
+        if n > 1 && (self.searching.get() || shared.idle.transition_to_searching()) {
+            self.searching.set(true);
+            let start = self.next_rand() as usize % n;
+            for k in 0..n {
+                let victim = (start + k) % n;
+                if victim == self.index {
+                    continue;
+                }
+                let q = &shared.workers[victim].queue;
+                if let Some(t) = q.steal_into(self.local_queue(), &shared.injector) {
+                    return Some(t);
+                }
+            }
+        }
+        shared.injector.pop_batch(self.local_queue(), INJECTOR_BATCH)
+    }
+
+    fn next_rand(&self) -> u32 {
+        // xorshift32: cheap and good enough to spread victims.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    /// Wakes the tasks whose timers are due.
+    fn fire_timers(&self) {
+        let timers = &self.shared.timers;
+        if timers.is_empty() {
+            return;
+        }
+        // SAFETY: `expired` is a scratch vector of this worker, used only here and not re-entered
+        // (firing a timer schedules a task; it never runs one).
+        let expired = unsafe { &mut *self.expired.get() };
+        timers.take_expired(Instant::now(), expired);
+        for (task, epoch) in expired.drain(..) {
+            fire_timeout(&task, epoch);
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        let shared = &*self.shared;
+        !shared.injector.is_empty()
+            || shared.workers.iter().any(|w| !w.queue.is_empty())
+            || shared.timers.until_next(Instant::now()).is_some_and(|d| d.is_zero())
+    }
+
+    /// Sleeps until there may be work. Returns `false` when the runtime shuts down.
+    fn sleep(&self) -> bool {
+        let shared = &*self.shared;
+        if shared.shutdown.load(SeqCst) {
+            return false;
+        }
+        let was_searching = self.searching.replace(false);
+        if shared.idle.transition_to_parked(self.index, was_searching) && self.has_work() {
+            // idle.rs rule 3: we were the last searcher and work appeared; stay awake.
+            if !shared.idle.unpark_self(self.index) {
+                self.searching.set(true); // a producer already woke us (counted as searching)
+            }
+            return true;
+        }
+        loop {
+            let watcher = shared
+                .timer_watcher
+                .compare_exchange(0, self.index + 1, SeqCst, SeqCst)
+                .is_ok();
+            let timeout = if watcher { shared.timers.until_next(Instant::now()) } else { None };
+            if !timeout.is_some_and(|d| d.is_zero()) {
+                shared.park_worker(self.index, timeout);
+            }
+            if watcher {
+                shared.timer_watcher.store(0, SeqCst);
+            }
+            if shared.shutdown.load(SeqCst) {
+                return false;
+            }
+            if !shared.idle.is_parked(self.index) {
+                self.searching.set(true); // woken by a producer
+                return true;
+            }
+            if self.has_work() {
+                if !shared.idle.unpark_self(self.index) {
+                    self.searching.set(true);
+                }
+                return true;
+            }
+            // A spurious wake-up or a re-armed timer: sleep again.
+        }
+    }
+}
+
+/// A timer for `task`'s park epoch `epoch` is due: see `rt::park` for the protocol.
+fn fire_timeout(task: &Arc<Task>, epoch: u32) {
+    let mut s = task.state.load(Acquire);
+    loop {
+        if park::epoch(s) != epoch {
+            return; // a stale timer: the task has parked again since
+        }
+        let (new, wake) =
+            if s & MODE_MASK != 0 { (s & !MODE_MASK, true) } else { (s | TIMEOUT, false) };
+        match task.state.compare_exchange_weak(s, new, AcqRel, Acquire) {
+            Ok(_) => {
+                if wake {
+                    park::wake_parked(task);
+                }
+                return;
+            }
+            Err(actual) => s = actual,
+        }
+    }
+}

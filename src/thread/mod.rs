@@ -1,0 +1,227 @@
+//! `smarm::thread`: `std::thread`'s API, backed by green threads.
+//!
+//! Every function works from a green thread and from a plain OS thread (`main`, a test thread,
+//! a thread made with `std::thread`): on a green thread, blocking parks the green thread and its
+//! worker runs others; on an OS thread it blocks the OS thread, as std does.
+//!
+//! ```
+//! use smarm::thread;
+//! use std::time::Duration;
+//!
+//! let h = thread::Builder::new()
+//!     .name("sleeper".into())
+//!     .spawn(|| {
+//!         thread::sleep(Duration::from_millis(1));
+//!         thread::current().name().map(String::from)
+//!     })
+//!     .unwrap();
+//! assert_eq!(h.join().unwrap().as_deref(), Some("sleeper"));
+//! ```
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::mem;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::rt::park::{self, WaitKind};
+use crate::rt::sched;
+use crate::rt::task::{Entry, ErasedBox, Task};
+
+pub use crate::rt::task::ThreadId;
+pub use std::thread::available_parallelism;
+
+/// `std::thread::Result`: the outcome of `join`, `Err` holding a panic's payload.
+pub type Result<T> = std::result::Result<T, Box<dyn std::any::Any + Send + 'static>>;
+
+/// A handle to a thread (green or OS), as `std::thread::Thread`.
+#[derive(Clone)]
+pub struct Thread {
+    inner: Arc<Task>,
+}
+
+impl Thread {
+    /// The thread's unique id.
+    pub fn id(&self) -> ThreadId {
+        self.inner.id
+    }
+
+    /// The thread's name, if it was given one (`"main"` for the main thread).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// Gives the thread a park token, waking it if it is blocked in [`park`] or
+    /// [`park_timeout`]. Tokens do not accumulate: several unparks before a park make one.
+    ///
+    /// ```
+    /// use smarm::thread;
+    /// let t = thread::spawn(|| thread::park());
+    /// t.thread().unpark();
+    /// t.join().unwrap();
+    /// ```
+    pub fn unpark(&self) {
+        park::unpark(&self.inner, WaitKind::User);
+    }
+}
+
+impl fmt::Debug for Thread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handle of the calling thread: the running green thread, or the OS thread.
+pub fn current() -> Thread {
+    Thread { inner: sched::current_thread_task() }
+}
+
+/// Blocks until the current thread's park token is available, then consumes it.
+/// As with std, callers should loop on their own condition.
+pub fn park() {
+    park::park(WaitKind::User, None);
+}
+
+/// Like [`park`], returning after `dur` at the latest.
+pub fn park_timeout(dur: Duration) {
+    park::park(WaitKind::User, Instant::now().checked_add(dur));
+}
+
+/// Puts the current thread to sleep for at least `dur`. A green thread parks (its worker runs
+/// others); an OS thread sleeps as with `std::thread::sleep`.
+pub fn sleep(dur: Duration) {
+    if sched::current_task().is_none() {
+        return std::thread::sleep(dur);
+    }
+    let Some(deadline) = Instant::now().checked_add(dur) else {
+        loop {
+            park::park(WaitKind::Wake, None); // an unrepresentable deadline: forever
+        }
+    };
+    while Instant::now() < deadline {
+        park::park(WaitKind::Wake, Some(deadline));
+    }
+}
+
+/// Gives up the rest of this timeslice: a green thread goes to the back of its worker's queue.
+pub fn yield_now() {
+    if sched::current_task().is_some() {
+        sched::yield_green();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// Spawns a green thread and returns its [`JoinHandle`], as `std::thread::spawn`.
+///
+/// # Panics
+/// If the green thread cannot be created (e.g. `vm.max_map_count` is reached), with the error's
+/// message, as std panics when the OS refuses a thread. Use [`Builder::spawn`] to get the error.
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f).expect("failed to spawn thread")
+}
+
+/// Thread configuration, as `std::thread::Builder`.
+#[derive(Debug, Default)]
+#[must_use = "must eventually spawn the thread"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the thread (shown in panic messages and by [`Thread::name`]).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// The stack reservation in bytes. Only pages the thread touches cost memory.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the thread, returning an `io::Error` if it cannot be created.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: `F` and `T` are 'static, so nothing the thread holds can dangle.
+        unsafe { self.spawn_unchecked(f) }
+    }
+
+    /// Spawns a thread whose closure and result may borrow non-`'static` data.
+    ///
+    /// # Safety
+    /// As `std::thread::Builder::spawn_unchecked`: the caller must make sure the thread is joined
+    /// (or otherwise finished) before anything it borrows is dropped.
+    pub unsafe fn spawn_unchecked<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        if let Some(name) = &self.name {
+            assert!(!name.contains('\0'), "thread name may not contain interior null bytes");
+        }
+        let entry: Box<dyn FnOnce() -> ErasedBox + Send + '_> =
+            Box::new(move || ErasedBox::new(f()));
+        // SAFETY: the caller promises the borrowed data outlives the thread.
+        let entry: Entry = unsafe { mem::transmute(entry) };
+        let name = self.name.map(String::into_boxed_str);
+        let task = sched::with_current_rt(|rt| sched::spawn(rt, name, self.stack_size, entry))?;
+        Ok(JoinHandle { thread: Thread { inner: task }, _result: PhantomData })
+    }
+}
+
+/// An owned permission to join a green thread, as `std::thread::JoinHandle`. Dropping it detaches
+/// the thread.
+pub struct JoinHandle<T> {
+    thread: Thread,
+    _result: PhantomData<T>,
+}
+
+// SAFETY: as std's JoinHandle: the handle only moves the result out once, in `join(self)`.
+unsafe impl<T> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only exposes `thread()` and `is_finished()`, which touch no `T`.
+unsafe impl<T> Sync for JoinHandle<T> {}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the thread to finish: `Ok` with its result, or `Err` with its panic payload.
+    pub fn join(self) -> Result<T> {
+        match sched::join(&self.thread.inner) {
+            // SAFETY: this handle was made for a closure returning `T`, erased as `ErasedBox<T>`.
+            Ok(v) => Ok(unsafe { v.into_inner::<T>() }),
+            Err(payload) => Err(payload),
+        }
+    }
+
+    /// The spawned thread's handle.
+    pub fn thread(&self) -> &Thread {
+        &self.thread
+    }
+
+    /// Whether the thread has finished running (its result is ready for `join`).
+    pub fn is_finished(&self) -> bool {
+        self.thread.inner.is_finished()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
+    }
+}
