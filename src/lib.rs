@@ -25,4 +25,6 @@ cfg_if::cfg_if! {
 }
 
 #[cfg(not(panic = "unwind"))]
-compile_error!("smarm needs `panic = \"unwind\"`: a green thread's panic is caught at its trampoline and handed to `join`");
+compile_error!(
+    "smarm needs `panic = \"unwind\"`: a green thread's panic is caught at its trampoline and handed to `join`"
+);

@@ -43,8 +43,14 @@ pub(crate) fn report(task: &Task, info: &PanicHookInfo<'_>) {
                 );
             }
         }
-        "full" => out.push_str(&format!("stack backtrace:\n{:#}\n", Backtrace::force_capture())),
-        _ => out.push_str(&format!("stack backtrace:\n{}\n", Backtrace::force_capture())),
+        "full" => out.push_str(&format!(
+            "stack backtrace:\n{:#}\n",
+            Backtrace::force_capture()
+        )),
+        _ => out.push_str(&format!(
+            "stack backtrace:\n{}\n",
+            Backtrace::force_capture()
+        )),
     }
     // One write under stderr's lock, so reports from many green threads do not interleave.
     let _ = std::io::stderr().lock().write_all(out.as_bytes());

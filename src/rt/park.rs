@@ -142,10 +142,15 @@ pub(crate) fn unpark(task: &Arc<Task>, kind: WaitKind) {
     let mut s = task.state.load(Relaxed);
     loop {
         let parked = s & MODE_MASK == mode;
-        let new = if parked { (s & !MODE_MASK) | tok } else { s | tok };
-        if new == s {
-            return; // a token is already waiting: tokens do not accumulate
-        }
+        // Even when a token already seems to be there (tokens do not accumulate), the CAS must
+        // run: `s` may be stale, and only a read-modify-write orders our caller's earlier stores
+        // (the condition the waiter re-checks) before the waiter's consumption of that token.
+        // Returning early on a plain load lost wake-ups under store-load reordering.
+        let new = if parked {
+            (s & !MODE_MASK) | tok
+        } else {
+            s | tok
+        };
         match task.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
             Ok(_) => {
                 if parked {

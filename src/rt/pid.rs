@@ -111,7 +111,10 @@ unsafe impl Sync for Slot {}
 /// Reserves a free slot (its index from `local`, a worker's free list, when given).
 pub(crate) fn reserve(local: Option<&mut Vec<u32>>) -> Pid {
     let index = reserve_index(local);
-    Pid { index, generation: generation_of(index) }
+    Pid {
+        index,
+        generation: generation_of(index),
+    }
 }
 
 fn reserve_index(local: Option<&mut Vec<u32>>) -> u32 {
@@ -131,7 +134,10 @@ fn reserve_index(local: Option<&mut Vec<u32>>) -> u32 {
         return i;
     }
     let i = TABLE.next_index.fetch_add(1, Ordering::Relaxed);
-    assert!((i as usize) < CHUNK * MAX_CHUNKS, "smarm: more than 16M live green threads");
+    assert!(
+        (i as usize) < CHUNK * MAX_CHUNKS,
+        "smarm: more than 16M live green threads"
+    );
     i
 }
 
@@ -169,10 +175,18 @@ pub(crate) fn release(pid: Pid, local: Option<&mut Vec<u32>>) -> Option<Arc<Task
             local.push(pid.index);
             if local.len() > LOCAL_FREE {
                 let at = local.len() / 2;
-                TABLE.free.lock().unwrap_or_else(|e| e.into_inner()).extend(local.drain(at..));
+                TABLE
+                    .free
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(local.drain(at..));
             }
         }
-        None => TABLE.free.lock().unwrap_or_else(|e| e.into_inner()).push(pid.index),
+        None => TABLE
+            .free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pid.index),
     }
     task
 }

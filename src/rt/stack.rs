@@ -158,7 +158,11 @@ impl Stack {
             // SAFETY: the range [limit, keep_line) is inside our mapping and holds no live frames
             // (the green thread that used this stack has finished).
             unsafe {
-                libc::madvise(start as *mut libc::c_void, keep_line - start, libc::MADV_DONTNEED);
+                libc::madvise(
+                    start as *mut libc::c_void,
+                    keep_line - start,
+                    libc::MADV_DONTNEED,
+                );
             }
             if let Some(c) = self.canary() {
                 // SAFETY: as in `new`: re-maps the zero page under the canary.
@@ -172,7 +176,10 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // SAFETY: we own the whole mapping and no context runs on it any more.
         unsafe {
-            libc::munmap(self.base.as_ptr() as *mut libc::c_void, self.size + page_size());
+            libc::munmap(
+                self.base.as_ptr() as *mut libc::c_void,
+                self.size + page_size(),
+            );
         }
     }
 }
@@ -191,7 +198,10 @@ fn map_error(call: &str, err: io::Error) -> io::Error {
             ),
         )
     } else {
-        io::Error::new(err.kind(), format!("smarm: cannot map a green-thread stack ({call}: {err})"))
+        io::Error::new(
+            err.kind(),
+            format!("smarm: cannot map a green-thread stack ({call}: {err})"),
+        )
     }
 }
 
@@ -203,7 +213,10 @@ pub(crate) struct StackPool {
 
 impl StackPool {
     pub(crate) fn new(size: usize) -> StackPool {
-        StackPool { size, shared: Mutex::new(Vec::new()) }
+        StackPool {
+            size,
+            shared: Mutex::new(Vec::new()),
+        }
     }
 
     /// The pooled (default) usable size.

@@ -39,7 +39,10 @@ impl ErasedBox {
             // SAFETY: `p` came from `Box::<T>::into_raw` in `new` and is dropped at most once.
             drop(unsafe { Box::from_raw(p as *mut T) });
         }
-        ErasedBox { ptr: Box::into_raw(Box::new(value)) as *mut (), drop: drop_box::<T> }
+        ErasedBox {
+            ptr: Box::into_raw(Box::new(value)) as *mut (),
+            drop: drop_box::<T>,
+        }
     }
 
     /// # Safety
@@ -132,11 +135,18 @@ unsafe impl Send for Task {}
 impl Task {
     /// A task standing for a plain OS thread.
     pub(crate) fn new_os(name: Option<Box<str>>) -> Task {
-        Task { id: ThreadId::next(None), name, state: AtomicU32::new(0), green: None }
+        Task {
+            id: ThreadId::next(None),
+            name,
+            state: AtomicU32::new(0),
+            green: None,
+        }
     }
 
     /// Whether a green thread has finished (always `false` for an OS thread's task).
     pub(crate) fn is_finished(&self) -> bool {
-        self.green.as_ref().is_some_and(|g| g.join.load(Ordering::Acquire) == JOIN_DONE)
+        self.green
+            .as_ref()
+            .is_some_and(|g| g.join.load(Ordering::Acquire) == JOIN_DONE)
     }
 }

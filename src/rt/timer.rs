@@ -36,7 +36,11 @@ impl Timers {
         Timers {
             base: Instant::now(),
             next: AtomicU64::new(NONE),
-            inner: Mutex::new(Inner { heap: BinaryHeap::new(), live: HashMap::new(), next_id: 0 }),
+            inner: Mutex::new(Inner {
+                heap: BinaryHeap::new(),
+                live: HashMap::new(),
+                next_id: 0,
+            }),
         }
     }
 
@@ -45,7 +49,9 @@ impl Timers {
     }
 
     fn encode(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.base).as_nanos().min(NONE as u128 - 1) as u64
+        t.saturating_duration_since(self.base)
+            .as_nanos()
+            .min(NONE as u128 - 1) as u64
     }
 
     /// Registers a wake-up of `task` at `deadline` for park epoch `epoch`. Returns the id and
@@ -83,7 +89,10 @@ impl Timers {
             }
             inner.heap.pop();
         }
-        let next = inner.heap.peek().map_or(NONE, |Reverse((t, _))| self.encode(*t));
+        let next = inner
+            .heap
+            .peek()
+            .map_or(NONE, |Reverse((t, _))| self.encode(*t));
         self.next.store(next, Ordering::SeqCst);
     }
 

@@ -77,7 +77,9 @@ impl fmt::Debug for Thread {
 
 /// The handle of the calling thread: the running green thread, or the OS thread.
 pub fn current() -> Thread {
-    Thread { inner: sched::current_thread_task() }
+    Thread {
+        inner: sched::current_thread_task(),
+    }
 }
 
 /// Blocks until the current thread's park token is available, then consumes it.
@@ -175,7 +177,10 @@ impl Builder {
         T: Send,
     {
         if let Some(name) = &self.name {
-            assert!(!name.contains('\0'), "thread name may not contain interior null bytes");
+            assert!(
+                !name.contains('\0'),
+                "thread name may not contain interior null bytes"
+            );
         }
         let entry: Box<dyn FnOnce() -> ErasedBox + Send + '_> =
             Box::new(move || ErasedBox::new(f()));
@@ -183,7 +188,10 @@ impl Builder {
         let entry: Entry = unsafe { mem::transmute(entry) };
         let name = self.name.map(String::into_boxed_str);
         let task = sched::with_current_rt(|rt| sched::spawn(rt, name, self.stack_size, entry))?;
-        Ok(JoinHandle { thread: Thread { inner: task }, _result: PhantomData })
+        Ok(JoinHandle {
+            thread: Thread { inner: task },
+            _result: PhantomData,
+        })
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) mod worker;
 use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -97,15 +97,21 @@ impl Shared {
     /// Puts worker `i` to sleep until unparked or `timeout` passes.
     pub(crate) fn park_worker(&self, i: usize, timeout: Option<std::time::Duration>) {
         let word = &self.workers[i].sleep;
-        if word.compare_exchange(SLEEP_NOTIFIED, SLEEP_EMPTY, AcqRel, Acquire).is_ok() {
+        if word
+            .compare_exchange(SLEEP_NOTIFIED, SLEEP_EMPTY, AcqRel, Acquire)
+            .is_ok()
+        {
             return;
         }
-        if word.compare_exchange(SLEEP_EMPTY, SLEEP_PARKED, AcqRel, Acquire).is_err() {
+        if word
+            .compare_exchange(SLEEP_EMPTY, SLEEP_PARKED, AcqRel, Acquire)
+            .is_err()
+        {
             word.store(SLEEP_EMPTY, Relaxed); // was NOTIFIED after all
             return;
         }
         futex::wait(word, SLEEP_PARKED, timeout);
-        word.store(SLEEP_EMPTY, Release);
+        word.swap(SLEEP_EMPTY, AcqRel);
     }
 
     /// Wakes the timer watcher: a new earliest deadline needs its sleep re-armed.
@@ -210,7 +216,10 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
     let n = config.resolved_workers();
     let shared = Arc::new(Shared {
         workers: (0..n)
-            .map(|_| WorkerShared { queue: RunQueue::new(), sleep: AtomicU32::new(SLEEP_EMPTY) })
+            .map(|_| WorkerShared {
+                queue: RunQueue::new(),
+                sleep: AtomicU32::new(SLEEP_EMPTY),
+            })
             .collect(),
         injector: Injector::new(),
         idle: Idle::new(n),
@@ -239,7 +248,11 @@ pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::Join
     while shared.live.load(SeqCst) != 0 {
         park::park(WaitKind::Wake, None);
     }
-    shared.done_waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+    shared
+        .done_waiter
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     shared.shutdown.store(true, SeqCst);
     for i in 0..shared.workers.len() {
         shared.unpark_worker(i);
@@ -262,7 +275,9 @@ pub(crate) fn spawn(
     let w = local_worker(rt);
     // SAFETY (the three worker-cache borrows below): a worker's caches are touched only on its
     // own OS thread, which is this one, and nothing in this function switches.
-    let stack = rt.stacks.take(w.map(|w| unsafe { &mut *w.stacks.get() }), size)?;
+    let stack = rt
+        .stacks
+        .take(w.map(|w| unsafe { &mut *w.stacks.get() }), size)?;
     let pid = pid::reserve(w.map(|w| unsafe { &mut *w.pids.get() }));
     let id = match w {
         Some(w) => {
@@ -304,7 +319,11 @@ pub(crate) fn spawn(
 
 /// Makes a parked green thread runnable (its park mode was just cleared by the caller).
 pub(crate) fn schedule(task: Arc<Task>) {
-    let rt = &task.green.as_ref().expect("schedule: not a green thread").rt;
+    let rt = &task
+        .green
+        .as_ref()
+        .expect("schedule: not a green thread")
+        .rt;
     match local_worker(rt) {
         Some(w) => {
             if let Some(prev) = w.run_next.replace(Some(task)) {
@@ -346,10 +365,8 @@ pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>)
         return true;
     }
     let g = task.green.as_ref().expect("park_green on an OS thread");
-    if let Some(d) = deadline {
-        if d <= Instant::now() {
-            return false;
-        }
+    if deadline.is_some_and(|d| d <= Instant::now()) {
+        return false;
     }
     // A new epoch for this park; a TIMEOUT left by an older timer is void.
     let mut s = task.state.load(Relaxed);
@@ -381,10 +398,10 @@ pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>)
     let s = task.state.fetch_and(!(tok | TIMEOUT), AcqRel);
     let woken = s & tok != 0;
     // SAFETY: as above, only this green thread touches `timer`.
-    if let Some(id) = unsafe { (*g.timer.get()).take() } {
-        if woken {
-            g.rt.timers.cancel(id);
-        }
+    if let Some(id) = unsafe { (*g.timer.get()).take() }
+        && woken
+    {
+        g.rt.timers.cancel(id);
     }
     woken
 }
@@ -396,7 +413,10 @@ pub(crate) fn join(task: &Task) -> Outcome {
         // SAFETY: before the JOIN_WAITING handshake below only the (single) joiner touches
         // `joiner`; the finisher reads it only after seeing JOIN_WAITING.
         unsafe { *g.joiner.get() = Some(current_thread_task()) };
-        match g.join.compare_exchange(JOIN_RUNNING, JOIN_WAITING, AcqRel, Acquire) {
+        match g
+            .join
+            .compare_exchange(JOIN_RUNNING, JOIN_WAITING, AcqRel, Acquire)
+        {
             Ok(_) => {
                 while g.join.load(Acquire) != JOIN_DONE {
                     park::park(WaitKind::Wake, None);
@@ -408,7 +428,11 @@ pub(crate) fn join(task: &Task) -> Outcome {
     }
     // SAFETY: JOIN_DONE (acquired above) is stored after the result, and only the one JoinHandle
     // (consumed by join) takes it.
-    unsafe { (*g.result.get()).take().expect("smarm: green thread result taken twice") }
+    unsafe {
+        (*g.result.get())
+            .take()
+            .expect("smarm: green thread result taken twice")
+    }
 }
 
 /// Where every green thread starts (called from `context::trampoline_start` on its new stack).

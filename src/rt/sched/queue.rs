@@ -34,7 +34,9 @@ impl RunQueue {
         RunQueue {
             head: Padded(AtomicU64::new(0)),
             tail: Padded(AtomicU64::new(0)),
-            slots: (0..CAP).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect(),
+            slots: (0..CAP)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
         }
     }
 
@@ -55,7 +57,9 @@ impl RunQueue {
     /// Pushes at the tail; when full, moves half the queue plus `task` to `injector`.
     /// Must only be called by the owning worker.
     pub(crate) fn push(&self, task: Arc<Task>, injector: &Injector) {
-        let Err(task) = self.try_push(task) else { return };
+        let Err(task) = self.try_push(task) else {
+            return;
+        };
         let t = self.tail.0.load(Ordering::Relaxed);
         let h = self.head.0.load(Ordering::Acquire);
         // Full: claim the older half and hand it to the injector together with `task`.
@@ -74,7 +78,8 @@ impl RunQueue {
         if t - h >= CAP as u64 {
             return Err(task);
         }
-        self.slot(t).store(Arc::into_raw(task) as *mut Task, Ordering::Relaxed);
+        self.slot(t)
+            .store(Arc::into_raw(task) as *mut Task, Ordering::Relaxed);
         self.tail.0.store(t + 1, Ordering::Release);
         Ok(())
     }
@@ -87,7 +92,10 @@ impl RunQueue {
         for i in 0..n {
             ptrs[i as usize] = self.slot(h + i).load(Ordering::Relaxed);
         }
-        self.head.0.compare_exchange(h, h + n, Ordering::AcqRel, Ordering::Acquire).ok()?;
+        self.head
+            .0
+            .compare_exchange(h, h + n, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
         for p in &ptrs[..n as usize] {
             // SAFETY: the successful CAS made us the only owner of these slots' references,
             // which were created by `Arc::into_raw` in `push`.
@@ -105,7 +113,12 @@ impl RunQueue {
                 return None;
             }
             let p = self.slot(h).load(Ordering::Relaxed);
-            if self.head.0.compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            if self
+                .head
+                .0
+                .compare_exchange(h, h + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
                 // SAFETY: the CAS gave us this slot's reference, made by `Arc::into_raw`.
                 return Some(unsafe { Arc::from_raw(p) });
             }
@@ -151,7 +164,10 @@ pub(crate) struct Injector {
 
 impl Injector {
     pub(crate) fn new() -> Injector {
-        Injector { len: AtomicUsize::new(0), queue: Mutex::new(VecDeque::new()) }
+        Injector {
+            len: AtomicUsize::new(0),
+            queue: Mutex::new(VecDeque::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Task>>> {

@@ -106,7 +106,11 @@ impl Worker {
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
             // other worker can hold it (it was taken from exactly one queue or slot).
             let intent = unsafe {
-                context::switch(self.sched_ctx.get(), *g.ctx.get(), Arc::as_ptr(&task) as usize)
+                context::switch(
+                    self.sched_ctx.get(),
+                    *g.ctx.get(),
+                    Arc::as_ptr(&task) as usize,
+                )
             };
             self.current.set(ptr::null());
             // SAFETY: the task is switched out; we are the only thread touching its context.
@@ -123,8 +127,11 @@ impl Worker {
                     return;
                 }
                 INTENT_PARK_USER | INTENT_PARK_WAKE => {
-                    let kind =
-                        if intent == INTENT_PARK_USER { WaitKind::User } else { WaitKind::Wake };
+                    let kind = if intent == INTENT_PARK_USER {
+                        WaitKind::User
+                    } else {
+                        WaitKind::Wake
+                    };
                     if Self::complete_park(&task, kind) {
                         return; // parked: whoever unparks it owns its next run
                     }
@@ -147,7 +154,10 @@ impl Worker {
                 return false;
             }
             debug_assert_eq!(s & MODE_MASK, 0);
-            match task.state.compare_exchange_weak(s, s | kind.mode(), AcqRel, Acquire) {
+            match task
+                .state
+                .compare_exchange_weak(s, s | kind.mode(), AcqRel, Acquire)
+            {
                 Ok(_) => return true,
                 Err(actual) => s = actual,
             }
@@ -161,7 +171,9 @@ impl Worker {
         // SAFETY: the task will never run again; its stack and our caches are ours alone.
         unsafe {
             if let Some(stack) = (*g.stack.get()).take() {
-                self.shared.stacks.give(&mut *self.stacks.get(), stack, *g.low_water.get());
+                self.shared
+                    .stacks
+                    .give(&mut *self.stacks.get(), stack, *g.low_water.get());
             }
             drop(pid::release(g.pid, Some(&mut *self.pids.get())));
         }
@@ -172,7 +184,12 @@ impl Worker {
             }
         }
         if self.shared.live.fetch_sub(1, AcqRel) == 1 {
-            let waiter = self.shared.done_waiter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let waiter = self
+                .shared
+                .done_waiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             if let Some(w) = waiter {
                 park::unpark(&w, WaitKind::Wake);
             }
@@ -183,9 +200,12 @@ impl Worker {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         let shared = &*self.shared;
-        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+        if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
             self.fire_timers();
-            if let Some(t) = shared.injector.pop_batch(self.local_queue(), INJECTOR_BATCH) {
+            if let Some(t) = shared
+                .injector
+                .pop_batch(self.local_queue(), INJECTOR_BATCH)
+            {
                 return Some(t);
             }
         }
@@ -201,7 +221,10 @@ impl Worker {
         if let Some(t) = self.local_queue().pop() {
             return Some(t);
         }
-        if let Some(t) = shared.injector.pop_batch(self.local_queue(), INJECTOR_BATCH) {
+        if let Some(t) = shared
+            .injector
+            .pop_batch(self.local_queue(), INJECTOR_BATCH)
+        {
             return Some(t);
         }
         self.fire_timers();
@@ -228,7 +251,9 @@ impl Worker {
                 }
             }
         }
-        shared.injector.pop_batch(self.local_queue(), INJECTOR_BATCH)
+        shared
+            .injector
+            .pop_batch(self.local_queue(), INJECTOR_BATCH)
     }
 
     fn next_rand(&self) -> u32 {
@@ -260,7 +285,10 @@ impl Worker {
         let shared = &*self.shared;
         !shared.injector.is_empty()
             || shared.workers.iter().any(|w| !w.queue.is_empty())
-            || shared.timers.until_next(Instant::now()).is_some_and(|d| d.is_zero())
+            || shared
+                .timers
+                .until_next(Instant::now())
+                .is_some_and(|d| d.is_zero())
     }
 
     /// Sleeps until there may be work. Returns `false` when the runtime shuts down.
@@ -282,7 +310,11 @@ impl Worker {
                 .timer_watcher
                 .compare_exchange(0, self.index + 1, SeqCst, SeqCst)
                 .is_ok();
-            let timeout = if watcher { shared.timers.until_next(Instant::now()) } else { None };
+            let timeout = if watcher {
+                shared.timers.until_next(Instant::now())
+            } else {
+                None
+            };
             if !timeout.is_some_and(|d| d.is_zero()) {
                 shared.park_worker(self.index, timeout);
             }
@@ -314,8 +346,11 @@ fn fire_timeout(task: &Arc<Task>, epoch: u32) {
         if park::epoch(s) != epoch {
             return; // a stale timer: the task has parked again since
         }
-        let (new, wake) =
-            if s & MODE_MASK != 0 { (s & !MODE_MASK, true) } else { (s | TIMEOUT, false) };
+        let (new, wake) = if s & MODE_MASK != 0 {
+            (s & !MODE_MASK, true)
+        } else {
+            (s | TIMEOUT, false)
+        };
         match task.state.compare_exchange_weak(s, new, AcqRel, Acquire) {
             Ok(_) => {
                 if wake {
