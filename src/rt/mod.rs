@@ -18,10 +18,6 @@ pub(crate) mod timer;
 pub use config::Config;
 pub use pid::Pid;
 
-use std::mem;
-
-use task::{Entry, ErasedBox};
-
 /// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once
 /// `f` **and every green thread spawned on this runtime** have finished; then the runtime's
 /// workers stop. A panic in `f` is resumed in the caller (after the rest has finished).
@@ -48,12 +44,10 @@ where
     T: Send,
 {
     let (shared, handles) = sched::start(config);
-    let entry: Box<dyn FnOnce() -> ErasedBox + Send + '_> = Box::new(move || ErasedBox::new(f()));
-    // SAFETY: the lifetime is erased only to store the closure in a Task; we do not return (or
-    // unwind) before the green thread running it has finished: `wait_and_stop` waits for every
-    // green thread of this runtime, and nothing between here and there can panic after the spawn.
-    let entry: Entry = unsafe { mem::transmute(entry) };
-    let task = match sched::spawn(&shared, Some("main".into()), None, entry) {
+    // SAFETY: `f` may borrow from our caller; we do not return (or unwind) before the green thread
+    // running it has finished: `wait_and_stop` waits for every green thread of this runtime, and
+    // nothing between the spawn and there can panic.
+    let task = match unsafe { sched::spawn(&shared, Some("main".into()), None, f) } {
         Ok(t) => t,
         Err(e) => {
             sched::wait_and_stop(&shared, handles);
@@ -62,7 +56,7 @@ where
     };
     sched::wait_and_stop(&shared, handles);
     match sched::join(&task) {
-        // SAFETY: the entry above returns `ErasedBox::new::<T>`.
+        // SAFETY: `spawn` erased `f`'s result type, `T`.
         Ok(v) => unsafe { v.into_inner::<T>() },
         Err(payload) => std::panic::resume_unwind(payload),
     }

@@ -138,6 +138,16 @@ fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>) -> bool {
 
 /// Gives `task` a token of `kind`, waking it if it is parked for that kind.
 pub(crate) fn unpark(task: &Arc<Task>, kind: WaitKind) {
+    unpark_inner(task, kind, false)
+}
+
+/// [`unpark`] for a waker that expects no reply (a finishing thread waking its joiner): a green
+/// task goes to the back of the local queue instead of the run-next slot (`sched::schedule`).
+pub(crate) fn unpark_to_back(task: &Arc<Task>, kind: WaitKind) {
+    unpark_inner(task, kind, true)
+}
+
+fn unpark_inner(task: &Arc<Task>, kind: WaitKind, to_back: bool) {
     let (tok, mode) = (kind.token(), kind.mode());
     let mut s = task.state.load(Relaxed);
     loop {
@@ -154,7 +164,7 @@ pub(crate) fn unpark(task: &Arc<Task>, kind: WaitKind) {
         match task.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
             Ok(_) => {
                 if parked {
-                    wake_parked(task);
+                    wake_parked(task, to_back);
                 }
                 return;
             }
@@ -164,9 +174,9 @@ pub(crate) fn unpark(task: &Arc<Task>, kind: WaitKind) {
 }
 
 /// Resumes a task whose mode the caller just cleared.
-pub(crate) fn wake_parked(task: &Arc<Task>) {
+pub(crate) fn wake_parked(task: &Arc<Task>, to_back: bool) {
     match &task.green {
-        Some(_) => sched::schedule(task.clone()),
+        Some(_) => sched::schedule(task.clone(), to_back),
         None => futex::wake_one(&task.state),
     }
 }

@@ -44,7 +44,9 @@ pub(crate) const LOCAL_FREE: usize = 256;
 struct Slot {
     /// A tiny spin lock: held for a handful of instructions by fill / clear / lookup only.
     lock: AtomicBool,
-    generation: UnsafeCell<u32>,
+    /// Written only by `release` (under the lock); read without it by the reserver of a free
+    /// index, which got the index through the free lists after that release.
+    generation: AtomicU32,
     task: UnsafeCell<Option<Arc<Task>>>,
 }
 
@@ -93,7 +95,7 @@ fn slot(index: u32) -> &'static Slot {
             let v: Vec<Slot> = (0..CHUNK)
                 .map(|_| Slot {
                     lock: AtomicBool::new(false),
-                    generation: UnsafeCell::new(0),
+                    generation: AtomicU32::new(0),
                     task: UnsafeCell::new(None),
                 })
                 .collect();
@@ -150,10 +152,7 @@ pub(crate) fn fill(pid: Pid, task: Arc<Task>) {
 }
 
 fn generation_of(index: u32) -> u32 {
-    let s = slot(index);
-    let _g = s.lock();
-    // SAFETY: under the slot lock.
-    unsafe { *s.generation.get() }
+    slot(index).generation.load(Ordering::Acquire)
 }
 
 /// Empties a finished task's slot, bumps the generation and recycles the index. Returns the
@@ -163,12 +162,11 @@ pub(crate) fn release(pid: Pid, local: Option<&mut Vec<u32>>) -> Option<Arc<Task
     let task = {
         let _g = s.lock();
         // SAFETY: under the slot lock.
-        unsafe {
-            let g = &mut *s.generation.get();
-            debug_assert_eq!(*g, pid.generation);
-            *g = g.wrapping_add(1);
-            (*s.task.get()).take()
-        }
+        debug_assert_eq!(s.generation.load(Ordering::Relaxed), pid.generation);
+        s.generation
+            .store(pid.generation.wrapping_add(1), Ordering::Release);
+        // SAFETY: under the slot lock.
+        unsafe { (*s.task.get()).take() }
     };
     match local {
         Some(local) => {
@@ -200,10 +198,9 @@ pub(crate) fn lookup(pid: Pid) -> Option<Arc<Task>> {
     let s = slot(pid.index);
     let _g = s.lock();
     // SAFETY: under the slot lock.
-    unsafe {
-        if *s.generation.get() != pid.generation {
-            return None;
-        }
-        (*s.task.get()).clone()
+    if s.generation.load(Ordering::Relaxed) != pid.generation {
+        return None;
     }
+    // SAFETY: under the slot lock.
+    unsafe { (*s.task.get()).clone() }
 }

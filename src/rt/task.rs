@@ -8,6 +8,7 @@
 
 use std::any::Any;
 use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -17,48 +18,83 @@ use crate::rt::sched::Shared;
 use crate::rt::stack::Stack;
 use crate::rt::timer::TimerId;
 
-/// The closure a green thread runs; it returns its result type-erased.
-pub(crate) type Entry = Box<dyn FnOnce() -> ErasedBox + Send + 'static>;
+/// How a green thread starts: a function that moves its closure out of the given address (on the
+/// green thread's own stack, see `sched::spawn`) and runs it, returning the erased result.
+pub(crate) type Entry = (unsafe fn(*mut u8) -> ErasedBox, *mut u8);
 
-/// A green thread's outcome: `Exit` carries the closure's (erased) return value, `Panic` the payload.
+/// A green thread's outcome: `Ok` carries the closure's (erased) return value, `Err` the panic payload.
 pub(crate) type Outcome = Result<ErasedBox, Box<dyn Any + Send + 'static>>;
 
-/// A `Box<T>` whose `T` is known only to the code that made it and the code that takes it back.
-/// Unlike `Box<dyn Any>` it needs no `T: 'static`, which scoped threads require.
+/// Words of inline storage in an [`ErasedBox`].
+const INLINE_WORDS: usize = 3;
+
+/// A value whose type `T` is known only to the code that made it and the code that takes it back.
+/// Unlike `Box<dyn Any>` it needs no `T: 'static` (scoped threads return borrowed data), and a
+/// value of up to three words (most results: `()`, integers, `Vec`, `String`) is stored inline, so
+/// returning it from a green thread allocates nothing.
 pub(crate) struct ErasedBox {
-    ptr: *mut (),
-    drop: unsafe fn(*mut ()),
+    storage: MaybeUninit<[usize; INLINE_WORDS]>,
+    /// Drops the value in `storage` (inline or boxed, as `new` chose).
+    drop: unsafe fn(*mut u8),
 }
 
 // SAFETY: an ErasedBox is only ever made from a `T: Send` (see `new`), and moved, not shared.
 unsafe impl Send for ErasedBox {}
 
 impl ErasedBox {
+    const fn fits_inline<T>() -> bool {
+        size_of::<T>() <= size_of::<[usize; INLINE_WORDS]>()
+            && align_of::<T>() <= align_of::<usize>()
+    }
+
     pub(crate) fn new<T: Send>(value: T) -> ErasedBox {
-        unsafe fn drop_box<T>(p: *mut ()) {
-            // SAFETY: `p` came from `Box::<T>::into_raw` in `new` and is dropped at most once.
-            drop(unsafe { Box::from_raw(p as *mut T) });
-        }
-        ErasedBox {
-            ptr: Box::into_raw(Box::new(value)) as *mut (),
-            drop: drop_box::<T>,
+        let mut storage = MaybeUninit::<[usize; INLINE_WORDS]>::uninit();
+        if Self::fits_inline::<T>() {
+            unsafe fn drop_inline<T>(p: *mut u8) {
+                // SAFETY: `p` holds a `T` written by `new`, dropped at most once.
+                unsafe { std::ptr::drop_in_place(p as *mut T) }
+            }
+            // SAFETY: `fits_inline` checked size and alignment.
+            unsafe { (storage.as_mut_ptr() as *mut T).write(value) };
+            ErasedBox {
+                storage,
+                drop: drop_inline::<T>,
+            }
+        } else {
+            unsafe fn drop_boxed<T>(p: *mut u8) {
+                // SAFETY: `p` holds a `Box<T>` pointer written by `new`, dropped at most once.
+                drop(unsafe { Box::from_raw(*(p as *mut *mut T)) })
+            }
+            // SAFETY: one pointer always fits.
+            unsafe { (storage.as_mut_ptr() as *mut *mut T).write(Box::into_raw(Box::new(value))) };
+            ErasedBox {
+                storage,
+                drop: drop_boxed::<T>,
+            }
         }
     }
 
     /// # Safety
     /// `T` must be the type this box was made from.
     pub(crate) unsafe fn into_inner<T>(self) -> T {
-        let p = self.ptr as *mut T;
-        std::mem::forget(self);
-        // SAFETY: by the caller's promise `p` is a `Box<T>` we own.
-        *unsafe { Box::from_raw(p) }
+        let this = std::mem::ManuallyDrop::new(self);
+        let p = this.storage.as_ptr() as *const u8;
+        // SAFETY: by the caller's promise the storage holds a `T` (or a `Box<T>`), moved out once;
+        // `ManuallyDrop` keeps our Drop from running.
+        unsafe {
+            if Self::fits_inline::<T>() {
+                (p as *const T).read()
+            } else {
+                *Box::from_raw((p as *const *mut T).read())
+            }
+        }
     }
 }
 
 impl Drop for ErasedBox {
     fn drop(&mut self) {
-        // SAFETY: `drop` is the dropper for the type `ptr` was made from; we own it.
-        unsafe { (self.drop)(self.ptr) }
+        // SAFETY: `drop` matches how `new` stored the value; Drop runs once.
+        unsafe { (self.drop)(self.storage.as_mut_ptr() as *mut u8) }
     }
 }
 
@@ -111,7 +147,10 @@ pub(crate) struct Task {
 /// thread currently running or switching this green thread, or (for `result`/`joiner`) under the
 /// `join` handshake; each access says which.
 pub(crate) struct Green {
-    pub(crate) rt: Arc<Shared>,
+    /// The runtime this green thread belongs to. Not counted: a runtime outlives its live green
+    /// threads (`rt::run` waits for all of them; the global runtime is never dropped), and the
+    /// runtime is only reached through a task while the task is alive (parked or running).
+    pub(crate) rt: *const Shared,
     pub(crate) pid: Pid,
     /// Saved stack pointer while not running.
     pub(crate) ctx: UnsafeCell<usize>,
@@ -131,6 +170,13 @@ pub(crate) struct Green {
 unsafe impl Sync for Task {}
 // SAFETY: as above; nothing in a Task is tied to the OS thread that made it.
 unsafe impl Send for Task {}
+
+impl Green {
+    pub(crate) fn rt(&self) -> &Shared {
+        // SAFETY: see the field's documentation: callers only ask while the task is alive.
+        unsafe { &*self.rt }
+    }
+}
 
 impl Task {
     /// A task standing for a plain OS thread.

@@ -21,13 +21,12 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::mem;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::rt::park::{self, WaitKind};
 use crate::rt::sched;
-use crate::rt::task::{Entry, ErasedBox, Task};
+use crate::rt::task::Task;
 
 pub use crate::rt::task::ThreadId;
 pub use std::thread::available_parallelism;
@@ -182,12 +181,10 @@ impl Builder {
                 "thread name may not contain interior null bytes"
             );
         }
-        let entry: Box<dyn FnOnce() -> ErasedBox + Send + '_> =
-            Box::new(move || ErasedBox::new(f()));
-        // SAFETY: the caller promises the borrowed data outlives the thread.
-        let entry: Entry = unsafe { mem::transmute(entry) };
         let name = self.name.map(String::into_boxed_str);
-        let task = sched::with_current_rt(|rt| sched::spawn(rt, name, self.stack_size, entry))?;
+        // SAFETY: the caller promises the borrowed data outlives the thread.
+        let task =
+            sched::with_current_rt(|rt| unsafe { sched::spawn(rt, name, self.stack_size, f) })?;
         Ok(JoinHandle {
             thread: Thread { inner: task },
             _result: PhantomData,
@@ -211,7 +208,7 @@ impl<T> JoinHandle<T> {
     /// Waits for the thread to finish: `Ok` with its result, or `Err` with its panic payload.
     pub fn join(self) -> Result<T> {
         match sched::join(&self.thread.inner) {
-            // SAFETY: this handle was made for a closure returning `T`, erased as `ErasedBox<T>`.
+            // SAFETY: this handle was made for a closure returning `T`, erased by `sched::spawn`.
             Ok(v) => Ok(unsafe { v.into_inner::<T>() }),
             Err(payload) => Err(payload),
         }

@@ -17,7 +17,7 @@
 //! 4. At most half the workers search at once, so idle workers do not all hammer the queues.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 
 const UNPARK_SHIFT: usize = 16;
 const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
@@ -42,7 +42,11 @@ impl Idle {
     }
 
     fn should_wake(&self) -> bool {
-        let s = self.state.fetch_add(0, SeqCst);
+        // The producer's half of the Dekker pattern in rule 3: its push must be ordered before
+        // this load. A fence plus a plain load does that without taking the cache line
+        // exclusively (tokio uses `fetch_add(0)`, which bounces the line between busy workers).
+        fence(SeqCst);
+        let s = self.state.load(Relaxed);
         s & SEARCH_MASK == 0 && (s >> UNPARK_SHIFT) < self.num_workers
     }
 

@@ -26,8 +26,8 @@ pub(crate) mod worker;
 use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -57,10 +57,20 @@ const SLEEP_EMPTY: u32 = 0;
 const SLEEP_NOTIFIED: u32 = 1;
 const SLEEP_PARKED: u32 = 2;
 
-/// The part of a worker other threads touch: its run queue (for stealing) and its sleep word.
+/// The part of a worker other threads touch: its run queue (for stealing), its sleep word, and
+/// its spawn/finish counters (written only by the worker itself, read by `Shared::quiescent`).
 pub(crate) struct WorkerShared {
     pub(crate) queue: RunQueue,
     sleep: AtomicU32,
+    pub(crate) spawned: AtomicU64,
+    pub(crate) finished: AtomicU64,
+}
+
+impl WorkerShared {
+    /// Adds one to a counter only this worker writes: a plain store, no locked instruction.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Relaxed) + 1, Release);
+    }
 }
 
 /// A runtime: its workers, queues, timers and accounting. Green threads keep it alive.
@@ -71,12 +81,13 @@ pub(crate) struct Shared {
     pub(crate) timers: Timers,
     /// `index + 1` of the sleeping worker that watches the earliest timer deadline; 0 if none.
     pub(crate) timer_watcher: AtomicUsize,
-    /// Green threads spawned and not yet finished.
-    pub(crate) live: AtomicUsize,
+    /// Green threads spawned from outside the workers (the per-worker counts are in `workers`).
+    external_spawned: AtomicU64,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stacks: StackPool,
-    /// Who to wake when `live` drops to zero (`rt::run`'s caller).
+    /// Who to wake when the runtime becomes quiescent (`rt::run`'s caller).
     done_waiter: Mutex<Option<Arc<Task>>>,
+    has_done_waiter: AtomicBool,
 }
 
 impl Shared {
@@ -112,6 +123,42 @@ impl Shared {
         }
         futex::wait(word, SLEEP_PARKED, timeout);
         word.swap(SLEEP_EMPTY, AcqRel);
+    }
+
+    /// Whether every green thread ever spawned on this runtime has finished.
+    ///
+    /// The counters only grow, and a thread finishes after it was spawned, so reading every
+    /// `finished` before every `spawned` gives `F <= finished(t) <= spawned(t) <= S` for the moment
+    /// `t` between the two passes: `F == S` means nothing was alive at `t`. Nothing can spawn onto
+    /// a runtime with no live green thread (spawns from outside go to the global runtime), so it
+    /// stays that way. Workers ask this when they run out of work, off the hot path.
+    pub(crate) fn quiescent(&self) -> bool {
+        let finished: u64 = self.workers.iter().map(|w| w.finished.load(SeqCst)).sum();
+        let spawned: u64 = self
+            .workers
+            .iter()
+            .map(|w| w.spawned.load(SeqCst))
+            .sum::<u64>()
+            + self.external_spawned.load(SeqCst);
+        finished == spawned
+    }
+
+    /// Wakes `rt::run`'s caller if the runtime is done (called by workers about to sleep).
+    pub(crate) fn wake_done_waiter_if_quiescent(&self) {
+        // Orders this worker's earlier `finished` store before the flag load; the waiter stores
+        // the flag before its own `quiescent` check (store-buffering: one of us sees the other).
+        std::sync::atomic::fence(SeqCst);
+        if !self.has_done_waiter.load(SeqCst) || !self.quiescent() {
+            return;
+        }
+        let waiter = self
+            .done_waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(w) = waiter {
+            park::unpark(&w, WaitKind::Wake);
+        }
     }
 
     /// Wakes the timer watcher: a new earliest deadline needs its sleep re-armed.
@@ -178,7 +225,7 @@ pub(crate) fn current_thread_task() -> Arc<Task> {
 }
 
 /// The runtime a spawn from here should use: this worker's, or the global one.
-pub(crate) fn with_current_rt<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+pub(crate) fn with_current_rt<R>(f: impl FnOnce(&Shared) -> R) -> R {
     let w = current_worker();
     if w.is_null() {
         f(global())
@@ -190,12 +237,12 @@ pub(crate) fn with_current_rt<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
 }
 
 /// The worker on this OS thread if it belongs to `rt`.
-fn local_worker(rt: &Arc<Shared>) -> Option<&'static Worker> {
+fn local_worker(rt: &Shared) -> Option<&'static Worker> {
     let w = current_worker();
     // SAFETY: see `current_task`. The 'static is a lie bounded by the callers, which use the
     // reference only until their next switch.
     let w = unsafe { w.as_ref()? };
-    Arc::ptr_eq(&w.shared, rt).then_some(w)
+    std::ptr::eq(&*w.shared, rt).then_some(w)
 }
 
 static GLOBAL: OnceLock<Arc<Shared>> = OnceLock::new();
@@ -219,16 +266,19 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
             .map(|_| WorkerShared {
                 queue: RunQueue::new(),
                 sleep: AtomicU32::new(SLEEP_EMPTY),
+                spawned: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
             })
             .collect(),
         injector: Injector::new(),
         idle: Idle::new(n),
         timers: Timers::new(),
         timer_watcher: AtomicUsize::new(0),
-        live: AtomicUsize::new(0),
+        external_spawned: AtomicU64::new(0),
         shutdown: AtomicBool::new(false),
         stacks: StackPool::new(round_size(config.resolved_stack_size())),
         done_waiter: Mutex::new(None),
+        has_done_waiter: AtomicBool::new(false),
     });
     let handles = (0..n)
         .map(|i| {
@@ -245,7 +295,10 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
 /// Waits until every green thread of `shared` has finished, then stops its workers.
 pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::JoinHandle<()>>) {
     *shared.done_waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(current_thread_task());
-    while shared.live.load(SeqCst) != 0 {
+    shared.has_done_waiter.store(true, SeqCst);
+    // Workers re-check quiescence each time they run out of work. If the runtime is not quiescent
+    // now, some green thread is alive, so its worker is awake and will check when it runs dry.
+    while !shared.quiescent() {
         park::park(WaitKind::Wake, None);
     }
     shared
@@ -263,21 +316,70 @@ pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::Join
     shared.timers.clear();
 }
 
-/// Spawns a green thread on `rt`. The stack is taken first, so a failure (e.g. the map-count
-/// limit) leaves nothing behind.
-pub(crate) fn spawn(
-    rt: &Arc<Shared>,
+/// Closures larger than this are boxed rather than placed on the new green thread's stack.
+const MAX_INLINE_CLOSURE: usize = 4096;
+
+/// Spawns a green thread running `f` on `rt`. The stack is taken first, so a failure (e.g. the
+/// map-count limit) leaves nothing behind.
+///
+/// The closure is moved to the top of the new stack (the trampoline moves it out again as its
+/// first act), so a spawn allocates nothing for it; a closure over [`MAX_INLINE_CLOSURE`] bytes is
+/// boxed first so that it cannot crowd the stack.
+///
+/// # Safety
+/// Whatever `f` and its result borrow must outlive the green thread (as with
+/// `std::thread::Builder::spawn_unchecked`).
+pub(crate) unsafe fn spawn<F, T>(
+    rt: &Shared,
     name: Option<Box<str>>,
     stack_size: Option<usize>,
-    entry: Entry,
-) -> io::Result<Arc<Task>> {
+    f: F,
+) -> io::Result<Arc<Task>>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    if size_of::<F>() > MAX_INLINE_CLOSURE || align_of::<F>() > 64 {
+        let boxed: Box<dyn FnOnce() -> T + Send + '_> = Box::new(f);
+        // SAFETY: forwarded from our caller.
+        unsafe { spawn_placed(rt, name, stack_size, boxed) }
+    } else {
+        // SAFETY: forwarded from our caller.
+        unsafe { spawn_placed(rt, name, stack_size, f) }
+    }
+}
+
+/// `spawn` for a closure small enough to sit at the top of the stack.
+unsafe fn spawn_placed<F, T>(
+    rt: &Shared,
+    name: Option<Box<str>>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<Arc<Task>>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    unsafe fn run_closure<F: FnOnce() -> T, T: Send>(p: *mut u8) -> ErasedBox {
+        // SAFETY: `p` is where `spawn` wrote the `F`; the trampoline calls us once.
+        let f = unsafe { (p as *mut F).read() };
+        ErasedBox::new(f())
+    }
     let size = stack_size.map_or(rt.stacks.size(), round_size);
     let w = local_worker(rt);
-    // SAFETY (the three worker-cache borrows below): a worker's caches are touched only on its
-    // own OS thread, which is this one, and nothing in this function switches.
+    // SAFETY (the worker-cache borrows below): a worker's caches are touched only on its own OS
+    // thread, which is this one, and nothing in this function switches.
     let stack = rt
         .stacks
         .take(w.map(|w| unsafe { &mut *w.stacks.get() }), size)?;
+    let closure_at = (stack.top() as usize - size_of::<F>()) & !(align_of::<F>() - 1);
+    // SAFETY: the stack is ours and unused; `closure_at` is aligned for F and at most 4 KiB + 64
+    // below its top; the initial frame goes below the closure, 16-byte aligned.
+    let ctx = unsafe {
+        (closure_at as *mut F).write(f);
+        context::init_stack((closure_at & !15) as *mut u8)
+    };
+    let entry: Entry = (run_closure::<F, T>, closure_at as *mut u8);
     let pid = pid::reserve(w.map(|w| unsafe { &mut *w.pids.get() }));
     let id = match w {
         Some(w) => {
@@ -288,14 +390,12 @@ pub(crate) fn spawn(
         }
         None => ThreadId::next(None),
     };
-    // SAFETY: the stack is ours and unused; its top is page aligned and far more than 80 bytes.
-    let ctx = unsafe { context::init_stack(stack.top()) };
     let task = Arc::new(Task {
         id,
         name,
         state: AtomicU32::new(0),
         green: Some(Green {
-            rt: rt.clone(),
+            rt,
             pid,
             ctx: UnsafeCell::new(ctx),
             low_water: UnsafeCell::new(usize::MAX),
@@ -308,7 +408,10 @@ pub(crate) fn spawn(
         }),
     });
     pid::fill(pid, task.clone());
-    rt.live.fetch_add(1, Relaxed);
+    match w {
+        Some(w) => WorkerShared::bump(&rt.workers[w.index].spawned),
+        None => drop(rt.external_spawned.fetch_add(1, SeqCst)),
+    }
     match w {
         Some(w) => w.local_queue().push(task.clone(), &rt.injector),
         None => rt.injector.push(task.clone()),
@@ -318,13 +421,22 @@ pub(crate) fn spawn(
 }
 
 /// Makes a parked green thread runnable (its park mode was just cleared by the caller).
-pub(crate) fn schedule(task: Arc<Task>) {
-    let rt = &task
+///
+/// On a worker of the task's runtime the task goes to the worker's *run next* slot, or with
+/// `to_back`, to the back of its local queue: a thread that finishes wakes its joiner that way,
+/// since nothing awaits a reply from it, so a joiner of many threads runs once after the batch
+/// instead of once per thread. Elsewhere it goes to the injector.
+pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
+    let rt = task
         .green
         .as_ref()
         .expect("schedule: not a green thread")
-        .rt;
+        .rt();
     match local_worker(rt) {
+        Some(w) if to_back => {
+            w.local_queue().push(task, &w.shared.injector);
+            w.shared.notify();
+        }
         Some(w) => {
             if let Some(prev) = w.run_next.replace(Some(task)) {
                 w.local_queue().push(prev, &w.shared.injector);
@@ -332,7 +444,8 @@ pub(crate) fn schedule(task: Arc<Task>) {
             }
         }
         None => {
-            let rt = rt.clone();
+            // SAFETY: see `Green::rt`: the runtime outlives its live tasks; `task` is alive.
+            let rt: &Shared = unsafe { &*(rt as *const Shared) };
             rt.injector.push(task);
             rt.notify();
         }
@@ -384,11 +497,11 @@ pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>)
             Arc::increment_strong_count(task);
             Arc::from_raw(task)
         };
-        let (id, earliest) = g.rt.timers.insert(d, me, epoch);
+        let (id, earliest) = g.rt().timers.insert(d, me, epoch);
         // SAFETY: `timer` is only touched by the green thread itself.
         unsafe { *g.timer.get() = Some(id) };
         if earliest {
-            g.rt.poke_timer_watcher();
+            g.rt().poke_timer_watcher();
         }
     }
     switch_out(match kind {
@@ -401,7 +514,7 @@ pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>)
     if let Some(id) = unsafe { (*g.timer.get()).take() }
         && woken
     {
-        g.rt.timers.cancel(id);
+        g.rt().timers.cancel(id);
     }
     woken
 }
@@ -445,7 +558,8 @@ pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
     // SAFETY: `entry` is taken exactly once, by the green thread itself.
     let entry = unsafe { (*g.entry.get()).take() };
     let outcome: Outcome = match entry {
-        Some(f) => panic::catch_unwind(AssertUnwindSafe(f)),
+        // SAFETY: `spawn` paired the function with the address of its closure, not yet run.
+        Some((run, closure)) => panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(closure) })),
         None => Ok(ErasedBox::new(())),
     };
     // SAFETY: the result is published to joiners by the worker's JOIN_DONE store, after this.

@@ -15,7 +15,8 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, SeqCst};
 use std::time::Instant;
 
 use super::{
-    INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_YIELD, Shared, set_current_worker,
+    INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_YIELD, Shared, WorkerShared,
+    set_current_worker,
 };
 use crate::rt::context;
 use crate::rt::park::{self, MODE_MASK, TIMEOUT, WaitKind};
@@ -180,20 +181,10 @@ impl Worker {
         if g.join.swap(JOIN_DONE, AcqRel) == JOIN_WAITING {
             // SAFETY: the joiner wrote `joiner` before it stored JOIN_WAITING, which we acquired.
             if let Some(joiner) = unsafe { (*g.joiner.get()).take() } {
-                park::unpark(&joiner, WaitKind::Wake);
+                park::unpark_to_back(&joiner, WaitKind::Wake);
             }
         }
-        if self.shared.live.fetch_sub(1, AcqRel) == 1 {
-            let waiter = self
-                .shared
-                .done_waiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            if let Some(w) = waiter {
-                park::unpark(&w, WaitKind::Wake);
-            }
-        }
+        WorkerShared::bump(&self.shared.workers[self.index].finished);
     }
 
     fn next_task(&self) -> Option<Arc<Task>> {
@@ -297,6 +288,7 @@ impl Worker {
         if shared.shutdown.load(SeqCst) {
             return false;
         }
+        shared.wake_done_waiter_if_quiescent();
         let was_searching = self.searching.replace(false);
         if shared.idle.transition_to_parked(self.index, was_searching) && self.has_work() {
             // idle.rs rule 3: we were the last searcher and work appeared; stay awake.
@@ -354,7 +346,7 @@ fn fire_timeout(task: &Arc<Task>, epoch: u32) {
         match task.state.compare_exchange_weak(s, new, AcqRel, Acquire) {
             Ok(_) => {
                 if wake {
-                    park::wake_parked(task);
+                    park::wake_parked(task, false);
                 }
                 return;
             }
