@@ -204,3 +204,35 @@ pub(crate) fn lookup(pid: Pid) -> Option<Arc<Task>> {
     // SAFETY: under the slot lock.
     unsafe { (*s.task.get()).clone() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_pid_is_not_confused_with_the_new_occupant() {
+        let mut local = Vec::new();
+        let a = reserve(Some(&mut local));
+        let task_a = Arc::new(Task::new_os(Some("a".into())));
+        fill(a, task_a.clone());
+        assert!(Arc::ptr_eq(&lookup(a).unwrap(), &task_a));
+        drop(release(a, Some(&mut local)));
+        assert!(lookup(a).is_none());
+        // The index is reused with a new generation.
+        let b = reserve(Some(&mut local));
+        assert_eq!(b.index(), a.index());
+        assert_eq!(b.generation(), a.generation().wrapping_add(1));
+        let task_b = Arc::new(Task::new_os(Some("b".into())));
+        fill(b, task_b.clone());
+        assert!(
+            lookup(a).is_none(),
+            "the stale pid must not reach the new occupant"
+        );
+        assert!(Arc::ptr_eq(&lookup(b).unwrap(), &task_b));
+        drop(release(b, Some(&mut local)));
+        assert_eq!(
+            format!("{b:?}"),
+            format!("<0.{}.{}>", b.index(), b.generation())
+        );
+    }
+}

@@ -266,3 +266,99 @@ impl StackPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages of the stack with a page-table entry, by `mincore`, not counting the canary's page
+    /// (mapped to the shared zero page on purpose, which costs no memory but shows as resident).
+    fn committed(s: &Stack) -> usize {
+        let (lo, top) = (s.limit() as usize, s.top() as usize);
+        let canary_page = s.canary().map_or(0, |c| {
+            resident(
+                c as usize & !(page_size() - 1),
+                (c as usize & !(page_size() - 1)) + page_size(),
+            )
+        });
+        resident(lo, top) - canary_page
+    }
+
+    /// Resident pages of `[start, end)`, by `mincore`.
+    fn resident(start: usize, end: usize) -> usize {
+        let page = page_size();
+        let mut vec = vec![0u8; (end - start) / page];
+        // SAFETY: the range is page aligned and mapped (a stack we own); `vec` has one byte per page.
+        let r = unsafe { libc::mincore(start as *mut libc::c_void, end - start, vec.as_mut_ptr()) };
+        assert_eq!(r, 0);
+        vec.iter().filter(|b| **b & 1 == 1).count()
+    }
+
+    #[test]
+    fn fresh_stack_commits_nothing_and_has_a_guard() {
+        let s = Stack::new(round_size(STD_DEFAULT_STACK)).unwrap();
+        assert_eq!(s.size(), STD_DEFAULT_STACK);
+        assert_eq!(committed(&s), 0);
+        let (g0, g1) = s.guard();
+        assert_eq!(g1, s.limit() as usize);
+        assert_eq!(g1 - g0, page_size());
+        assert_eq!(s.top() as usize % page_size(), 0);
+    }
+
+    #[test]
+    fn deep_use_is_trimmed_shallow_use_is_kept() {
+        let s = Stack::new(round_size(STD_DEFAULT_STACK)).unwrap();
+        let top = s.top() as usize;
+        // Touch the top page and a page 1 MiB down, as a deep recursion would.
+        // SAFETY: both addresses are inside the stack's usable part, which we own.
+        unsafe {
+            ((top - 64) as *mut u64).write_volatile(1);
+            ((top - (1 << 20)) as *mut u64).write_volatile(1);
+        }
+        assert_eq!(committed(&s), 2);
+        s.trim(top - (1 << 20)); // the low-water mark shows the deep use
+        assert_eq!(
+            committed(&s),
+            1,
+            "the deep page is given back, the top page kept"
+        );
+
+        // Shallow use (within KEEP) with a low-water mark inside KEEP: nothing to trim.
+        // SAFETY: inside the usable part.
+        unsafe { ((top - KEEP / 2) as *mut u64).write_volatile(1) };
+        s.trim(top - KEEP / 2);
+        assert_eq!(committed(&s), 2);
+    }
+
+    #[test]
+    fn canary_catches_deep_use_between_switches() {
+        let s = Stack::new(round_size(STD_DEFAULT_STACK)).unwrap();
+        let Some(canary) = s.canary() else { return }; // top too close to a 2 MiB boundary
+        let top = s.top() as usize;
+        // SAFETY: inside the usable part.
+        unsafe {
+            ((top - 64) as *mut u64).write_volatile(1);
+            (canary as *mut usize).write_volatile(7);
+            ((top - (1 << 20)) as *mut u64).write_volatile(1);
+        }
+        s.trim(usize::MAX); // no low-water evidence: only the canary tells
+        assert_eq!(committed(&s), 1);
+        // SAFETY: the canary is inside the stack; after the trim it reads as zero again.
+        assert_eq!(unsafe { std::ptr::read_volatile(canary) }, 0);
+    }
+
+    #[test]
+    fn pool_reuses_stacks() {
+        let pool = StackPool::new(round_size(64 * 1024));
+        let mut local = Vec::new();
+        let a = pool.take(Some(&mut local), pool.size()).unwrap();
+        let top = a.top();
+        pool.give(&mut local, a, usize::MAX);
+        let b = pool.take(Some(&mut local), pool.size()).unwrap();
+        assert_eq!(b.top(), top, "a released stack is handed out again");
+        // Another size is never pooled.
+        let c = pool.take(Some(&mut local), round_size(128 * 1024)).unwrap();
+        pool.give(&mut local, c, usize::MAX);
+        assert!(local.is_empty());
+    }
+}

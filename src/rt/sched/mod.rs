@@ -580,3 +580,76 @@ fn install_panic_hook() {
         }));
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Spawns `f` on `rt`; `join` takes its outcome.
+    fn spawn_on<F: FnOnce() + Send + 'static>(rt: &Shared, f: F) -> Arc<Task> {
+        // SAFETY: `F` is 'static.
+        unsafe { spawn(rt, None, None, f) }.unwrap()
+    }
+
+    #[test]
+    fn timers_of_early_woken_parks_are_cancelled() {
+        let (rt, handles) = start(Config::new().workers(2));
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                spawn_on(&rt, || {
+                    for _ in 0..5 {
+                        crate::thread::park_timeout(Duration::from_secs(60));
+                    }
+                })
+            })
+            .collect();
+        // Unpark until everyone is done; every park was woken long before its deadline.
+        while tasks.iter().any(|t| !t.is_finished()) {
+            for t in &tasks {
+                park::unpark(t, WaitKind::User);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for t in &tasks {
+            join(t).unwrap();
+        }
+        assert_eq!(rt.timers.len(), 0, "a cancelled timer was left behind");
+        assert!(rt.timers.is_empty());
+        wait_and_stop(&rt, handles);
+    }
+
+    #[test]
+    fn expired_timers_leave_nothing_behind() {
+        let (rt, handles) = start(Config::new().workers(2));
+        let tasks: Vec<_> = (0..300u64)
+            .map(|i| {
+                spawn_on(&rt, move || {
+                    crate::thread::sleep(Duration::from_millis(i % 5))
+                })
+            })
+            .collect();
+        for t in &tasks {
+            join(t).unwrap();
+        }
+        assert_eq!(rt.timers.len(), 0);
+        wait_and_stop(&rt, handles);
+    }
+
+    #[test]
+    fn run_waits_for_detached_threads_then_stops_its_workers() {
+        let (rt, handles) = start(Config::new().workers(2));
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..50 {
+            let d = done.clone();
+            drop(spawn_on(&rt, move || {
+                crate::thread::sleep(Duration::from_millis(2));
+                d.fetch_add(1, SeqCst);
+            }));
+        }
+        wait_and_stop(&rt, handles);
+        assert_eq!(done.load(SeqCst), 50);
+        assert!(rt.quiescent());
+        assert!(rt.shutdown.load(SeqCst));
+    }
+}
