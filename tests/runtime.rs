@@ -629,3 +629,35 @@ fn spawn_past_map_count_limit_is_a_clear_error() {
         "{stdout}"
     );
 }
+
+/// `SMARM_STACK_SIZE` and `RUST_MIN_STACK` set the default reservation (checked in child
+/// processes, since the global runtime reads them once).
+#[test]
+fn stack_size_environment_variables_are_honoured() {
+    if let Some(s) = child_scenario() {
+        if s == "stack-env" {
+            // 6 MiB deep: more than the 2 MiB default holds.
+            let depth = thread::spawn(|| {
+                let top = std::hint::black_box(0u8);
+                recurse_until(&top as *const u8 as usize, 6 << 20, 0)
+            })
+            .join()
+            .unwrap();
+            assert!(depth > 0);
+            println!("CHILD OK");
+        }
+        return;
+    }
+    for var in ["SMARM_STACK_SIZE", "RUST_MIN_STACK"] {
+        let out = run_child(
+            "stack_size_environment_variables_are_honoured",
+            "stack-env",
+            &[(var, &(16usize << 20).to_string())],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("CHILD OK"),
+            "{var}: {out:?}"
+        );
+    }
+}
