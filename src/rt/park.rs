@@ -9,8 +9,16 @@
 //!   bit 1      WAKE token      set by runtime wakers (join, locks, channels), consumed by their waits
 //!   bit 2      TIMEOUT         a timer for the current park epoch fired before the park completed
 //!   bits 3-4   mode            0 running, 1 parked for USER, 2 parked for WAKE
-//!   bits 5-31  epoch           bumped by every green park; a timer only acts on its own epoch
+//!   bit 5      OS_BLOCKED      the parked task sleeps on the futex, even if it is green
+//!   bits 6-31  epoch           bumped by every green park; a timer only acts on its own epoch
 //! ```
+//!
+//! **Parking while unwinding.** std counts panics in progress per OS thread. A green thread that
+//! parks while it unwinds (a `Drop` that joins, sleeps or waits on a lock) must neither leave that
+//! count raised on a worker where other green threads then run (they would see `panicking()`, and
+//! poison locks) nor resume on another OS thread (whose count its `catch_unwind` would then
+//! decrement). So it blocks its OS thread instead of switching (`OS_BLOCKED`), after handing its
+//! worker's queued work to the injector for the other workers.
 //!
 //! Two token kinds keep the runtime's waits from eating a user's `unpark`: std's `join`, locks and
 //! channels do not consume `thread::park` tokens, so neither do ours.
@@ -39,7 +47,8 @@ pub(crate) const WAKE_TOKEN: u32 = 2;
 pub(crate) const TIMEOUT: u32 = 4;
 pub(crate) const MODE_SHIFT: u32 = 3;
 pub(crate) const MODE_MASK: u32 = 3 << MODE_SHIFT;
-pub(crate) const EPOCH_SHIFT: u32 = 5;
+pub(crate) const OS_BLOCKED: u32 = 1 << 5;
+pub(crate) const EPOCH_SHIFT: u32 = 6;
 pub(crate) const EPOCH_ONE: u32 = 1 << EPOCH_SHIFT;
 
 /// What a park waits for: the user's token (`thread::park`) or the runtime's (everything else).
@@ -73,9 +82,14 @@ pub(crate) fn epoch(state: u32) -> u32 {
 /// green threads; OS threads may see none either, but callers loop on their condition anyway.
 pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
     match sched::current_task() {
-        // SAFETY: `current_task` returns the task running on this worker, alive while it runs.
+        Some(task) if std::thread::panicking() => {
+            sched::hand_off_local_work();
+            // SAFETY: `current_task` returns the task running on this worker, alive while it runs.
+            park_os(unsafe { &*task }, kind, deadline, OS_BLOCKED)
+        }
+        // SAFETY: as above.
         Some(task) => sched::park_green(unsafe { &*task }, kind, deadline),
-        None => park_os(&sched::current_os_task(), kind, deadline),
+        None => park_os(&sched::current_os_task(), kind, deadline, 0),
     }
 }
 
@@ -91,14 +105,15 @@ pub(crate) fn try_consume(state: &std::sync::atomic::AtomicU32, token: u32) -> b
     false
 }
 
-fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>) -> bool {
-    let (tok, mode) = (kind.token(), kind.mode());
+/// Parks on the task's futex. `flag` is `OS_BLOCKED` for a green thread that keeps its OS thread.
+fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>, flag: u32) -> bool {
+    let (tok, mode) = (kind.token(), kind.mode() | flag);
     let state = &task.state;
     let mut s = state.load(Acquire);
     loop {
         if s & tok != 0 {
             // A waker cleared our mode when it set the token; consume it.
-            match state.compare_exchange_weak(s, s & !tok & !MODE_MASK, AcqRel, Acquire) {
+            match state.compare_exchange_weak(s, s & !tok & !MODE_MASK & !flag, AcqRel, Acquire) {
                 Ok(_) => return true,
                 Err(actual) => {
                     s = actual;
@@ -120,7 +135,7 @@ fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>) -> bool {
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    match state.compare_exchange_weak(s, s & !MODE_MASK, AcqRel, Acquire) {
+                    match state.compare_exchange_weak(s, s & !MODE_MASK & !flag, AcqRel, Acquire) {
                         Ok(_) => return false,
                         Err(actual) => {
                             s = actual;
@@ -164,7 +179,11 @@ fn unpark_inner(task: &Arc<Task>, kind: WaitKind, to_back: bool) {
         match task.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
             Ok(_) => {
                 if parked {
-                    wake_parked(task, to_back);
+                    if s & OS_BLOCKED != 0 {
+                        futex::wake_one(&task.state);
+                    } else {
+                        wake_parked(task, to_back);
+                    }
                 }
                 return;
             }

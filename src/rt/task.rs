@@ -13,6 +13,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
+use crate::rt::locals::Locals;
 use crate::rt::pid::Pid;
 use crate::rt::sched::Shared;
 use crate::rt::stack::Stack;
@@ -163,6 +164,8 @@ pub(crate) struct Green {
     pub(crate) joiner: UnsafeCell<Option<Arc<Task>>>,
     /// The timer of the current timed park, set and read only by the green thread itself.
     pub(crate) timer: UnsafeCell<Option<TimerId>>,
+    /// `smarm::thread_local!` values, touched only by the green thread itself.
+    pub(crate) locals: UnsafeCell<Locals>,
 }
 
 // SAFETY: the UnsafeCell fields follow the access discipline documented on `Green`: each is touched

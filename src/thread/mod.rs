@@ -28,7 +28,12 @@ use crate::rt::park::{self, WaitKind};
 use crate::rt::sched;
 use crate::rt::task::Task;
 
+mod local;
+mod scoped;
+
 pub use crate::rt::task::ThreadId;
+pub use local::{AccessError, LocalKey};
+pub use scoped::{Scope, ScopedJoinHandle, scope};
 pub use std::thread::available_parallelism;
 
 /// `std::thread::Result`: the outcome of `join`, `Err` holding a panic's payload.
@@ -62,6 +67,12 @@ impl Thread {
     /// ```
     pub fn unpark(&self) {
         park::unpark(&self.inner, WaitKind::User);
+    }
+}
+
+impl Thread {
+    pub(crate) fn task(&self) -> &Arc<Task> {
+        &self.inner
     }
 }
 
@@ -106,6 +117,15 @@ pub fn sleep(dur: Duration) {
     while Instant::now() < deadline {
         park::park(WaitKind::Wake, Some(deadline));
     }
+}
+
+/// Whether the current thread is unwinding because of a panic, as `std::thread::panicking`.
+///
+/// Per green thread: a green thread that blocks while it unwinds keeps its OS thread until it is
+/// done (see `rt::park`), so std's per-OS-thread count always belongs to the green thread running
+/// on that OS thread, and other green threads never see a neighbour's panic.
+pub fn panicking() -> bool {
+    std::thread::panicking()
 }
 
 /// Gives up the rest of this timeslice: a green thread goes to the back of its worker's queue.

@@ -405,6 +405,7 @@ where
             join: AtomicU8::new(JOIN_RUNNING),
             joiner: UnsafeCell::new(None),
             timer: UnsafeCell::new(None),
+            locals: UnsafeCell::new(Default::default()),
         }),
     });
     pid::fill(pid, task.clone());
@@ -466,9 +467,34 @@ fn switch_out(intent: usize) {
     }
 }
 
-/// Yields the running green thread to the back of its worker's queue.
+/// Yields the running green thread to the back of its worker's queue. While it unwinds a
+/// green thread keeps its OS thread (see `rt::park`), so then this is the OS's yield.
 pub(crate) fn yield_green() {
-    switch_out(INTENT_YIELD);
+    if std::thread::panicking() {
+        std::thread::yield_now();
+    } else {
+        switch_out(INTENT_YIELD);
+    }
+}
+
+/// Before the running green thread blocks its worker's OS thread (it parks while unwinding),
+/// hands the worker's queued work to the injector so that other workers can run it.
+pub(crate) fn hand_off_local_work() {
+    let w = current_worker();
+    // SAFETY: called from a green thread, so `w` is this OS thread's live worker; we do not
+    // switch here.
+    let Some(w) = (unsafe { w.as_ref() }) else {
+        return;
+    };
+    let mut moved = Vec::new();
+    moved.extend(w.run_next.take());
+    while let Some(t) = w.local_queue().pop() {
+        moved.push(t);
+    }
+    if !moved.is_empty() {
+        w.shared.injector.push_batch(moved);
+        w.shared.notify();
+    }
 }
 
 /// `park` for a green thread; see `rt::park` for the protocol.
@@ -562,6 +588,7 @@ pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
         Some((run, closure)) => panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(closure) })),
         None => Ok(ErasedBox::new(())),
     };
+    crate::rt::locals::destroy(task);
     // SAFETY: the result is published to joiners by the worker's JOIN_DONE store, after this.
     unsafe { *g.result.get() = Some(outcome) };
     switch_out(INTENT_EXIT);
