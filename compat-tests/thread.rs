@@ -7,13 +7,17 @@
 //! Every behaviour is checked from the test's own OS thread and from inside a spawned thread
 //! (a green thread under smarm).
 
-#[cfg(not(feature = "compat-std"))]
-use smarm::thread;
-#[cfg(feature = "compat-std")]
-use std::thread;
+// Non-const initialisers are exercised on purpose.
+#![allow(clippy::thread_local_initializer_can_be_made_const)]
 
-use std::sync::Arc;
+#[cfg(not(feature = "compat-std"))]
+use smarm::{thread, thread_local};
+#[cfg(feature = "compat-std")]
+use std::{thread, thread_local};
+
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Runs `f` on the calling thread and inside a spawned thread.
@@ -228,3 +232,306 @@ fn spawn_and_builder_accept_the_same_bounds_as_std() {
     assert_eq!(r.unwrap(), 1);
     assert!(thread::available_parallelism().unwrap().get() >= 1);
 }
+
+#[test]
+fn scope_borrows_and_waits_for_every_thread() {
+    both(|| {
+        let mut data = vec![1, 2, 3];
+        let total = AtomicUsize::new(0);
+        let r = thread::scope(|s| {
+            for i in 0..10 {
+                let (data, total) = (&data, &total);
+                s.spawn(move || {
+                    thread::sleep(Duration::from_millis(i % 3));
+                    total.fetch_add(data.iter().sum::<usize>() * i as usize, Ordering::SeqCst);
+                });
+            }
+            let h = s.spawn(|| data.len());
+            assert_eq!(h.join().unwrap(), 3);
+            "scope result"
+        });
+        assert_eq!(r, "scope result");
+        // Every thread finished before scope returned, detached ones included.
+        assert_eq!(total.load(Ordering::SeqCst), 6 * 45);
+        data.push(4); // the borrow ended
+        assert_eq!(data.len(), 4);
+    });
+}
+
+#[test]
+fn scoped_threads_can_mutate_disjoint_borrows() {
+    both(|| {
+        let mut a = [0u64; 8];
+        thread::scope(|s| {
+            for (i, slot) in a.iter_mut().enumerate() {
+                s.spawn(move || *slot = (i * i) as u64);
+            }
+        });
+        assert_eq!(a, [0, 1, 4, 9, 16, 25, 36, 49]);
+    });
+}
+
+#[test]
+fn scoped_join_returns_a_borrowed_result_and_panics() {
+    both(|| {
+        let words = vec!["a".to_string(), "bb".to_string()];
+        thread::scope(|s| {
+            let h = s.spawn(|| words.iter().max_by_key(|w| w.len()).unwrap());
+            assert_eq!(h.join().unwrap(), "bb");
+            let p = s.spawn(|| -> () { std::panic::panic_any(5u8) });
+            assert_eq!(*p.join().unwrap_err().downcast::<u8>().unwrap(), 5);
+        });
+        // A panic observed through join does not make the scope panic.
+    });
+}
+
+#[test]
+fn an_unjoined_scoped_panic_makes_scope_panic() {
+    both(|| {
+        let finished = AtomicBool::new(false);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            thread::scope(|s| {
+                s.spawn(|| panic!("scoped boom"));
+                s.spawn(|| {
+                    thread::sleep(Duration::from_millis(10));
+                    finished.store(true, Ordering::SeqCst);
+                });
+            })
+        }));
+        let msg = r.unwrap_err();
+        assert_eq!(
+            msg.downcast_ref::<&str>(),
+            Some(&"a scoped thread panicked")
+        );
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "scope must wait for all threads first"
+        );
+    });
+}
+
+#[test]
+fn a_panic_in_the_scope_closure_is_resumed_after_the_threads_finish() {
+    both(|| {
+        let finished = AtomicBool::new(false);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            thread::scope(|s| {
+                s.spawn(|| {
+                    thread::sleep(Duration::from_millis(10));
+                    finished.store(true, Ordering::SeqCst);
+                });
+                panic!("closure boom");
+            })
+        }));
+        assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"closure boom"));
+        assert!(finished.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn builder_spawn_scoped_names_and_is_finished() {
+    both(|| {
+        let x = 5;
+        thread::scope(|s| {
+            let h = thread::Builder::new()
+                .name("scoped-named".into())
+                .spawn_scoped(s, || (thread::current().name().map(String::from), x * 2))
+                .unwrap();
+            assert_eq!(h.thread().name(), Some("scoped-named"));
+            while !h.is_finished() {
+                thread::yield_now();
+            }
+            assert_eq!(h.join().unwrap(), (Some("scoped-named".to_string()), 10));
+            assert!(format!("{s:?}").starts_with("Scope"));
+        });
+    });
+}
+
+thread_local! {
+    static COUNTER: Cell<u32> = const { Cell::new(1) };
+    static LOG: RefCell<Vec<u32>> = RefCell::new(Vec::new());
+}
+
+thread_local!(pub(crate) static SINGLE: Cell<u8> = Cell::new(9));
+
+thread_local! {
+    #[allow(dead_code)]
+    static WITH_ATTR: u64 = 64;
+    static TRAILING: Cell<i32> = const { Cell::new(-1) };
+}
+
+#[test]
+fn thread_locals_are_per_thread() {
+    both(|| {
+        COUNTER.set(10);
+        let hs: Vec<_> = (0..20u32)
+            .map(|i| {
+                thread::spawn(move || {
+                    assert_eq!(COUNTER.get(), 1, "a new thread starts from the initialiser");
+                    COUNTER.set(100 + i);
+                    thread::yield_now();
+                    thread::sleep(Duration::from_millis(1));
+                    COUNTER.get()
+                })
+            })
+            .collect();
+        for (i, h) in hs.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), 100 + i as u32);
+        }
+        assert_eq!(COUNTER.get(), 10, "other threads did not touch ours");
+        assert_eq!(SINGLE.get(), 9);
+        assert_eq!(TRAILING.get(), -1);
+        WITH_ATTR.with(|v| assert_eq!(*v, 64));
+    });
+}
+
+#[test]
+fn local_key_cell_and_refcell_methods() {
+    both(|| {
+        assert_eq!(COUNTER.replace(7), 1);
+        assert_eq!(COUNTER.take(), 7);
+        assert_eq!(COUNTER.get(), 0);
+        LOG.with_borrow_mut(|v| v.push(1));
+        LOG.with_borrow_mut(|v| v.push(2));
+        assert_eq!(LOG.with_borrow(|v| v.clone()), vec![1, 2]);
+        assert_eq!(LOG.replace(vec![9]), vec![1, 2]);
+        LOG.set(vec![3]);
+        assert_eq!(LOG.take(), vec![3]);
+        assert!(LOG.with_borrow(|v| v.is_empty()));
+        assert_eq!(LOG.try_with(|v| v.borrow().len()), Ok(0));
+    });
+}
+
+#[test]
+fn thread_local_set_does_not_run_the_initialiser() {
+    thread_local! {
+        static INITS: Cell<u32> = const { Cell::new(0) };
+        static LAZY: Cell<u32> = { INITS.set(INITS.get() + 1); Cell::new(5) };
+    }
+    both(|| {
+        thread::spawn(|| {
+            LAZY.set(8);
+            assert_eq!(LAZY.get(), 8);
+            assert_eq!(INITS.get(), 0);
+        })
+        .join()
+        .unwrap();
+        thread::spawn(|| {
+            assert_eq!(LAZY.get(), 5);
+            assert_eq!(INITS.get(), 1);
+        })
+        .join()
+        .unwrap();
+    });
+}
+
+struct DropRecorder(Arc<Mutex<Vec<&'static str>>>, &'static str);
+impl Drop for DropRecorder {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(self.1);
+    }
+}
+
+thread_local! {
+    static RECORDER: RefCell<Option<DropRecorder>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn thread_local_destructors_run_when_the_thread_ends() {
+    both(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l = log.clone();
+        thread::spawn(move || {
+            RECORDER.with_borrow_mut(|r| *r = Some(DropRecorder(l, "dropped")));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(*log.lock().unwrap(), vec!["dropped"]);
+    });
+}
+
+#[test]
+fn access_error_is_std_shaped() {
+    let e: Option<thread::AccessError> = None;
+    assert!(e.is_none());
+    fn assert_error<E: std::error::Error + Clone + Copy + PartialEq + Eq>() {}
+    assert_error::<thread::AccessError>();
+}
+
+#[test]
+fn panicking_is_true_only_while_unwinding() {
+    struct Check(Arc<AtomicBool>);
+    impl Drop for Check {
+        fn drop(&mut self) {
+            self.0.store(thread::panicking(), Ordering::SeqCst);
+        }
+    }
+    both(|| {
+        assert!(!thread::panicking());
+        let seen = Arc::new(AtomicBool::new(false));
+        let s = seen.clone();
+        let h = thread::spawn(move || {
+            let _c = Check(s);
+            panic!("unwind");
+        });
+        assert!(h.join().is_err());
+        assert!(
+            seen.load(Ordering::SeqCst),
+            "Drop during unwinding sees panicking()"
+        );
+        assert!(!thread::panicking());
+    });
+}
+
+#[test]
+fn a_drop_that_blocks_while_unwinding_does_not_leak_panicking_to_others() {
+    struct SlowDrop;
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            assert!(thread::panicking());
+            thread::sleep(Duration::from_millis(30)); // blocks during unwinding
+            assert!(thread::panicking());
+        }
+    }
+    both(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wrong = Arc::new(AtomicUsize::new(0));
+        let observers: Vec<_> = (0..4)
+            .map(|_| {
+                let (stop, wrong) = (stop.clone(), wrong.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        if thread::panicking() {
+                            wrong.fetch_add(1, Ordering::SeqCst);
+                        }
+                        thread::yield_now();
+                    }
+                })
+            })
+            .collect();
+        let unwinders: Vec<_> = (0..4)
+            .map(|_| {
+                thread::spawn(|| {
+                    let _d = SlowDrop;
+                    panic!("slow unwind");
+                })
+            })
+            .collect();
+        for u in unwinders {
+            assert!(u.join().is_err());
+        }
+        stop.store(true, Ordering::SeqCst);
+        for o in observers {
+            o.join().unwrap();
+        }
+        assert_eq!(wrong.load(Ordering::SeqCst), 0);
+        // Nothing is left raised anywhere: fresh threads are not panicking.
+        for _ in 0..20 {
+            assert!(!thread::spawn(thread::panicking).join().unwrap());
+        }
+    });
+}
+// The smarm build must really use smarm's keys (std's `thread_local!` is in the prelude and
+// would silently win without the `use` above).
+#[cfg(not(feature = "compat-std"))]
+const _: &smarm::thread::LocalKey<Cell<u32>> = &COUNTER;

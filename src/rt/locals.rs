@@ -1,17 +1,17 @@
 //! Per-green-thread storage behind `smarm::thread_local!` (the front is `thread::local`).
 //!
-//! A green thread's values sit in a small vector keyed by the key's identity (the address of a
-//! private static each key declares), searched linearly: programs touch few keys per thread, and a
+//! A green thread's values sit in a small vector keyed by the key's identity (the `TypeId` of a
+//! private type each key declares), searched linearly: programs touch few keys per thread, and a
 //! short scan beats hashing there. Each value is boxed, so a reference handed out stays put while
 //! other keys are initialised. Only the green thread itself touches its `Locals`.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
 use crate::rt::task::Task;
 
 #[derive(Default)]
 pub(crate) struct Locals {
-    values: Vec<(usize, Box<dyn Any>)>,
+    values: Vec<(TypeId, Box<dyn Any>)>,
     destroyed: bool,
 }
 
@@ -20,7 +20,7 @@ pub(crate) struct Destroyed;
 
 impl Locals {
     /// The value stored under `key`, or `Ok(None)` if absent.
-    pub(crate) fn find(&self, key: usize) -> Result<Option<&dyn Any>, Destroyed> {
+    pub(crate) fn find(&self, key: TypeId) -> Result<Option<&dyn Any>, Destroyed> {
         if self.destroyed {
             return Err(Destroyed);
         }
@@ -31,23 +31,20 @@ impl Locals {
             .map(|(_, v)| &**v))
     }
 
-    pub(crate) fn insert(&mut self, key: usize, value: Box<dyn Any>) {
+    pub(crate) fn insert(&mut self, key: TypeId, value: Box<dyn Any>) {
         self.values.push((key, value));
     }
 }
 
-/// The running green thread's `Locals`.
-///
-/// # Safety
-/// Only the green thread that owns `task` may call this, and it must not keep the reference
-/// across any code that may reach its `Locals` again (an initialiser, a destructor, user code).
-pub(crate) unsafe fn of(task: &Task) -> &mut Locals {
-    let g = task
-        .green
+/// The running green thread's `Locals`. Only the green thread that owns `task` may dereference
+/// it, and never keep the reference across code that may reach its `Locals` again (an
+/// initialiser, a destructor, user code).
+pub(crate) fn of(task: &Task) -> *mut Locals {
+    task.green
         .as_ref()
-        .expect("thread locals of an OS thread's task");
-    // SAFETY: by the caller's promise, this is the only live reference.
-    unsafe { &mut *g.locals.get() }
+        .expect("thread locals of an OS thread's task")
+        .locals
+        .get()
 }
 
 /// Runs the destructors of a finishing green thread's values, on that green thread, newest first.
@@ -57,7 +54,7 @@ pub(crate) fn destroy(task: &Task) {
     // SAFETY: called by the trampoline on the finishing green thread; the vector is moved out
     // before any destructor runs.
     let values = unsafe {
-        let l = of(task);
+        let l = &mut *of(task);
         l.destroyed = true;
         std::mem::take(&mut l.values)
     };

@@ -8,7 +8,7 @@
 //!
 //! Storage lives in `rt::locals`.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 
@@ -63,24 +63,36 @@ macro_rules! thread_local {
 macro_rules! __thread_local_inner {
     ($(#[$attr:meta])* $vis:vis $name:ident, $t:ty, const $init:block) => {
         $(#[$attr])* $vis const $name: $crate::thread::LocalKey<$t> = {
-            ::std::thread_local!(static __SMARM_OS: $t = const $init);
-            static __SMARM_ID: u8 = 0;
+            ::std::thread_local!(
+                #[allow(clippy::thread_local_initializer_can_be_made_const)]
+                static __SMARM_OS: $t = const $init
+            );
+            struct __SmarmKey;
+            fn __smarm_id() -> ::std::any::TypeId {
+                ::std::any::TypeId::of::<__SmarmKey>()
+            }
             fn __smarm_init() -> $t {
                 $init
             }
-            // SAFETY: `__SMARM_ID` is a static private to this key, so its address is unique.
-            unsafe { $crate::thread::LocalKey::new(__SMARM_OS, __smarm_init, &__SMARM_ID) }
+            // SAFETY: `__SmarmKey` is a type private to this key, so its `TypeId` is unique.
+            unsafe { $crate::thread::LocalKey::new(__SMARM_OS, __smarm_init, __smarm_id) }
         };
     };
     ($(#[$attr:meta])* $vis:vis $name:ident, $t:ty, $init:expr) => {
         $(#[$attr])* $vis const $name: $crate::thread::LocalKey<$t> = {
-            ::std::thread_local!(static __SMARM_OS: $t = $init);
-            static __SMARM_ID: u8 = 0;
+            ::std::thread_local!(
+                #[allow(clippy::thread_local_initializer_can_be_made_const)]
+                static __SMARM_OS: $t = $init
+            );
+            struct __SmarmKey;
+            fn __smarm_id() -> ::std::any::TypeId {
+                ::std::any::TypeId::of::<__SmarmKey>()
+            }
             fn __smarm_init() -> $t {
                 $init
             }
-            // SAFETY: `__SMARM_ID` is a static private to this key, so its address is unique.
-            unsafe { $crate::thread::LocalKey::new(__SMARM_OS, __smarm_init, &__SMARM_ID) }
+            // SAFETY: `__SmarmKey` is a type private to this key, so its `TypeId` is unique.
+            unsafe { $crate::thread::LocalKey::new(__SMARM_OS, __smarm_init, __smarm_id) }
         };
     };
 }
@@ -91,7 +103,9 @@ macro_rules! __thread_local_inner {
 pub struct LocalKey<T: 'static> {
     os: std::thread::LocalKey<T>,
     init: fn() -> T,
-    id: &'static u8,
+    /// The `TypeId` of a type private to this key: its identity in a green thread's storage.
+    /// (Not the address of a static: distinct immutable statics may share an address.)
+    id: fn() -> TypeId,
 }
 
 /// The error `LocalKey::try_with` returns once the value has been destroyed, as std's.
@@ -129,17 +143,17 @@ fn green() -> Option<&'static Task> {
 impl<T: 'static> LocalKey<T> {
     #[doc(hidden)]
     /// # Safety
-    /// `id` must be the address of a static that belongs to this key alone.
+    /// `id` must return the `TypeId` of a type that belongs to this key alone.
     pub const unsafe fn new(
         os: std::thread::LocalKey<T>,
         init: fn() -> T,
-        id: &'static u8,
+        id: fn() -> TypeId,
     ) -> Self {
         LocalKey { os, init, id }
     }
 
-    fn key(&self) -> usize {
-        self.id as *const u8 as usize
+    fn key(&self) -> TypeId {
+        (self.id)()
     }
 
     /// This green thread's value, initialised with `init` (or `first`, when given) if absent.
@@ -147,7 +161,7 @@ impl<T: 'static> LocalKey<T> {
         let key = self.key();
         let find = || {
             // SAFETY: we are the green thread `task` runs; the borrow ends in this closure.
-            let found = unsafe { locals::of(task) }
+            let found = unsafe { &*locals::of(task) }
                 .find(key)
                 .map_err(|_| AccessError)?;
             Ok(found.map(|v| {
@@ -169,7 +183,7 @@ impl<T: 'static> LocalKey<T> {
         let boxed: Box<dyn Any> = Box::new(value);
         let p = boxed.downcast_ref::<T>().expect("just boxed") as *const T;
         // SAFETY: as in `find`.
-        unsafe { locals::of(task) }.insert(key, boxed);
+        unsafe { &mut *locals::of(task) }.insert(key, boxed);
         Ok(p)
     }
 
@@ -215,7 +229,7 @@ impl<T: 'static> LocalKey<T> {
         let task = green().expect("green thread");
         let key = self.key();
         // SAFETY: as in `green_value`.
-        let present = matches!(unsafe { locals::of(task) }.find(key), Ok(Some(_)));
+        let present = matches!(unsafe { &*locals::of(task) }.find(key), Ok(Some(_)));
         let (rest, p) = if present {
             (Some(value), self.green_value(task, None))
         } else {
