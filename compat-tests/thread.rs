@@ -8,7 +8,7 @@
 //! (a green thread under smarm).
 
 // Non-const initialisers are exercised on purpose.
-#![allow(clippy::thread_local_initializer_can_be_made_const)]
+#![allow(clippy::missing_const_for_thread_local)]
 
 #[cfg(not(feature = "compat-std"))]
 use smarm::{thread, thread_local};
@@ -274,7 +274,7 @@ fn scoped_threads_can_mutate_disjoint_borrows() {
 #[test]
 fn scoped_join_returns_a_borrowed_result_and_panics() {
     both(|| {
-        let words = vec!["a".to_string(), "bb".to_string()];
+        let words = ["a".to_string(), "bb".to_string()];
         thread::scope(|s| {
             let h = s.spawn(|| words.iter().max_by_key(|w| w.len()).unwrap());
             assert_eq!(h.join().unwrap(), "bb");

@@ -64,7 +64,7 @@ macro_rules! __thread_local_inner {
     ($(#[$attr:meta])* $vis:vis $name:ident, $t:ty, const $init:block) => {
         $(#[$attr])* $vis const $name: $crate::thread::LocalKey<$t> = {
             ::std::thread_local!(
-                #[allow(clippy::thread_local_initializer_can_be_made_const)]
+                #[allow(clippy::missing_const_for_thread_local)]
                 static __SMARM_OS: $t = const $init
             );
             struct __SmarmKey;
@@ -81,7 +81,7 @@ macro_rules! __thread_local_inner {
     ($(#[$attr:meta])* $vis:vis $name:ident, $t:ty, $init:expr) => {
         $(#[$attr])* $vis const $name: $crate::thread::LocalKey<$t> = {
             ::std::thread_local!(
-                #[allow(clippy::thread_local_initializer_can_be_made_const)]
+                #[allow(clippy::missing_const_for_thread_local)]
                 static __SMARM_OS: $t = $init
             );
             struct __SmarmKey;
