@@ -1,4 +1,5 @@
-//! Core runtime costs, smarm beside std: spawn+join, a yield round trip, a park/unpark ping-pong.
+//! Core runtime costs, smarm beside std: spawn+join, a yield round trip, a park/unpark ping-pong,
+//! and `thread::scope` with 1000 scoped threads.
 //!
 //! Run with `cargo bench --bench runtime`. Each smarm case measures inside green threads (the
 //! timing starts and stops in the green thread), so the figures are the runtime's own costs rather
@@ -173,9 +174,53 @@ fn ping_pong(c: &mut Criterion) {
     g.finish();
 }
 
+/// `thread::scope` spawning 1000 scoped threads that read borrowed data; one iteration = one scope.
+fn scope_1k(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scope_1k_threads");
+    let data: Vec<u64> = (0..1000).collect();
+    g.bench_function("smarm_in_green_thread_2_workers", |b| {
+        b.iter_custom(|iters| {
+            let data = &data;
+            rt::run(Config::new().workers(2), move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    smarm::thread::scope(|s| {
+                        for i in 0..1000 {
+                            s.spawn(move || black_box(data[i]));
+                        }
+                    });
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("smarm_from_os_thread", |b| {
+        b.iter(|| {
+            smarm::thread::scope(|s| {
+                for i in 0..1000 {
+                    let data = &data;
+                    s.spawn(move || black_box(data[i]));
+                }
+            })
+        })
+    });
+    g.sample_size(10);
+    g.bench_function("std", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                for i in 0..1000 {
+                    let data = &data;
+                    s.spawn(move || black_box(data[i]));
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = spawn_join, yield_round_trip, ping_pong
+    targets = spawn_join, yield_round_trip, ping_pong, scope_1k
 }
 criterion_main!(benches);

@@ -661,3 +661,104 @@ fn stack_size_environment_variables_are_honoured() {
         );
     }
 }
+
+/// A lone worker must still re-check the queues before sleeping (a wake from an OS thread that
+/// lands between its last look and its sleep must not be lost).
+#[test]
+fn one_worker_runtime_loses_no_wakeup_from_os_threads() {
+    rt::run(Config::new().workers(1), || ping_pong(50_000, true, false));
+}
+
+/// When the worker watching timers leaves its sleep to run a long task, another idle worker
+/// takes the watch: a short sleep elsewhere is not held up by the long task.
+#[test]
+fn timer_watch_passes_to_an_idle_worker() {
+    rt::run(Config::new().workers(2), || {
+        let hog = thread::spawn(|| {
+            thread::sleep(Duration::from_millis(5)); // woken by the timer watcher...
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(800) {
+                std::hint::spin_loop(); // ...which then runs this without switching
+            }
+        });
+        thread::sleep(Duration::from_millis(1));
+        let t = Instant::now();
+        thread::sleep(Duration::from_millis(20));
+        let slept = t.elapsed();
+        hog.join().unwrap();
+        // Generous bound: the failure mode is waiting for the whole 800 ms hog.
+        assert!(
+            slept < Duration::from_millis(500),
+            "sleep(20ms) took {slept:?}"
+        );
+    });
+}
+
+struct RecordDrop(Arc<std::sync::Mutex<Option<thread::ThreadId>>>);
+impl Drop for RecordDrop {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(thread::current().id());
+    }
+}
+
+/// A detached thread drops its own result on its own stack; a finished thread's result is
+/// dropped by whoever drops the handle — as std's `Packet` behaves.
+#[test]
+fn detached_results_are_dropped_by_the_last_owner() {
+    let who = Arc::new(std::sync::Mutex::new(None));
+    let w = who.clone();
+    let h = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        RecordDrop(w)
+    });
+    let id = h.thread().id();
+    drop(h); // detached while running
+    while who.lock().unwrap().is_none() {
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        *who.lock().unwrap(),
+        Some(id),
+        "dropped on the green thread itself"
+    );
+
+    let who = Arc::new(std::sync::Mutex::new(None));
+    let w = who.clone();
+    let h = thread::spawn(move || RecordDrop(w));
+    while !h.is_finished() {
+        thread::yield_now();
+    }
+    drop(h); // finished first: the dropper drops the result
+    assert_eq!(*who.lock().unwrap(), Some(thread::current().id()));
+}
+
+#[test]
+fn a_result_that_panics_on_drop_aborts_like_std() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("bomb");
+        }
+    }
+    if child_scenario().as_deref() == Some("bomb") {
+        drop(thread::spawn(|| {
+            thread::sleep(Duration::from_millis(10));
+            Bomb
+        }));
+        thread::sleep(Duration::from_secs(5));
+        println!("NOT ABORTED");
+        return;
+    }
+    let out = run_child(
+        "a_result_that_panics_on_drop_aborts_like_std",
+        "bomb",
+        &[("RUST_BACKTRACE", "0")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("NOT ABORTED"));
+    assert!(
+        stderr.contains("thread result panicked on drop"),
+        "{stderr}"
+    );
+}

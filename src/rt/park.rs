@@ -83,9 +83,21 @@ pub(crate) fn epoch(state: u32) -> u32 {
 pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
     match sched::current_task() {
         Some(task) if std::thread::panicking() => {
-            sched::hand_off_local_work();
             // SAFETY: `current_task` returns the task running on this worker, alive while it runs.
-            park_os(unsafe { &*task }, kind, deadline, OS_BLOCKED)
+            let task = unsafe { &*task };
+            // A new epoch voids any timer of an earlier park still in flight (`fire_timeout`
+            // also ignores OS_BLOCKED parks, which time out on the futex).
+            let mut s = task.state.load(Relaxed);
+            while let Err(actual) = task.state.compare_exchange_weak(
+                s,
+                (s & !TIMEOUT).wrapping_add(EPOCH_ONE),
+                AcqRel,
+                Relaxed,
+            ) {
+                s = actual;
+            }
+            sched::hand_off_local_work();
+            park_os(task, kind, deadline, OS_BLOCKED)
         }
         // SAFETY: as above.
         Some(task) => sched::park_green(unsafe { &*task }, kind, deadline),

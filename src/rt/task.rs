@@ -134,6 +134,8 @@ impl ThreadId {
 pub(crate) const JOIN_RUNNING: u8 = 0;
 pub(crate) const JOIN_WAITING: u8 = 1;
 pub(crate) const JOIN_DONE: u8 = 2;
+/// The `JoinHandle` was dropped before the thread finished: the thread drops its own result.
+pub(crate) const JOIN_DETACHED: u8 = 3;
 
 pub(crate) struct Task {
     pub(crate) id: ThreadId,

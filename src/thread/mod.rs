@@ -227,7 +227,10 @@ unsafe impl<T> Sync for JoinHandle<T> {}
 impl<T> JoinHandle<T> {
     /// Waits for the thread to finish: `Ok` with its result, or `Err` with its panic payload.
     pub fn join(self) -> Result<T> {
-        match sched::join(&self.thread.inner) {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; we take its one field out.
+        let thread = unsafe { std::ptr::read(&this.thread) };
+        match sched::join(&thread.inner) {
             // SAFETY: this handle was made for a closure returning `T`, erased by `sched::spawn`.
             Ok(v) => Ok(unsafe { v.into_inner::<T>() }),
             Err(payload) => Err(payload),
@@ -242,6 +245,14 @@ impl<T> JoinHandle<T> {
     /// Whether the thread has finished running (its result is ready for `join`).
     pub fn is_finished(&self) -> bool {
         self.thread.inner.is_finished()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the thread, as dropping std's handle does; its result is dropped by whichever of
+    /// the two finishes last.
+    fn drop(&mut self) {
+        sched::detach(&self.thread.inner);
     }
 }
 

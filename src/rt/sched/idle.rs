@@ -110,4 +110,10 @@ impl Idle {
     pub(crate) fn is_parked(&self, worker: usize) -> bool {
         self.lock().contains(&worker)
     }
+
+    /// Some sleeping worker other than `me`, left registered as asleep (a spurious wake-up for
+    /// it: it re-arms its sleep, taking the timer watch if that is free).
+    pub(crate) fn another_sleeper(&self, me: usize) -> Option<usize> {
+        self.lock().iter().copied().find(|&w| w != me)
+    }
 }

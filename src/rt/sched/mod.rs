@@ -38,7 +38,8 @@ use crate::rt::park::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::stack::{StackPool, round_size};
 use crate::rt::task::{
-    Entry, ErasedBox, Green, JOIN_DONE, JOIN_RUNNING, JOIN_WAITING, Outcome, Task, ThreadId,
+    Entry, ErasedBox, Green, JOIN_DETACHED, JOIN_DONE, JOIN_RUNNING, JOIN_WAITING, Outcome, Task,
+    ThreadId,
 };
 use crate::rt::timer::Timers;
 
@@ -574,6 +575,28 @@ pub(crate) fn join(task: &Task) -> Outcome {
     }
 }
 
+/// A `JoinHandle` is dropped without joining: the thread drops its result itself when it ends,
+/// or, if it already has, the caller drops it now (as std's `Packet` does).
+pub(crate) fn detach(task: &Task) {
+    let g = task.green.as_ref().expect("detach: not a green thread");
+    if g.join
+        .compare_exchange(JOIN_RUNNING, JOIN_DETACHED, AcqRel, Acquire)
+        .is_err()
+    {
+        // JOIN_DONE: the result is ours to drop.
+        // SAFETY: JOIN_DONE was acquired; the handle being dropped was the only reader.
+        drop_outcome(unsafe { (*g.result.get()).take() });
+    }
+}
+
+/// Drops a result nobody will read; a `Drop` that panics aborts, as in std.
+fn drop_outcome(outcome: Option<Outcome>) {
+    if panic::catch_unwind(AssertUnwindSafe(move || drop(outcome))).is_err() {
+        eprintln!("fatal runtime error: thread result panicked on drop, aborting");
+        std::process::abort();
+    }
+}
+
 /// Where every green thread starts (called from `context::trampoline_start` on its new stack).
 pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
     // SAFETY: the worker passes the task it is switching into and holds an Arc to it until this
@@ -589,8 +612,21 @@ pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
         None => Ok(ErasedBox::new(())),
     };
     crate::rt::locals::destroy(task);
-    // SAFETY: the result is published to joiners by the worker's JOIN_DONE store, after this.
+    // Publish the outcome. A thread whose handle is gone drops it here, on its own stack (as
+    // std's threads do), so user `Drop` code never runs on a worker's scheduler stack.
+    // SAFETY: `result` is written before JOIN_DONE is released, and read only after it.
     unsafe { *g.result.get() = Some(outcome) };
+    match g.join.swap(JOIN_DONE, AcqRel) {
+        JOIN_WAITING => {
+            // SAFETY: the joiner wrote `joiner` before it stored JOIN_WAITING, which we acquired.
+            if let Some(joiner) = unsafe { (*g.joiner.get()).take() } {
+                park::unpark_to_back(&joiner, WaitKind::Wake);
+            }
+        }
+        // SAFETY: detached: no handle will ever read the result.
+        JOIN_DETACHED => drop_outcome(unsafe { (*g.result.get()).take() }),
+        _ => {}
+    }
     switch_out(INTENT_EXIT);
     // A finished context is never resumed.
     std::process::abort()

@@ -19,11 +19,11 @@ use super::{
     set_current_worker,
 };
 use crate::rt::context;
-use crate::rt::park::{self, MODE_MASK, TIMEOUT, WaitKind};
+use crate::rt::park::{self, MODE_MASK, OS_BLOCKED, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::stack::Stack;
-use crate::rt::task::{JOIN_DONE, JOIN_WAITING, Task};
+use crate::rt::task::Task;
 
 /// Go checks its global queue every 61 scheduler ticks: often enough that outside wakes are not
 /// starved, rarely enough that the lock is cold. A prime avoids lock-step with periodic workloads.
@@ -178,12 +178,6 @@ impl Worker {
             }
             drop(pid::release(g.pid, Some(&mut *self.pids.get())));
         }
-        if g.join.swap(JOIN_DONE, AcqRel) == JOIN_WAITING {
-            // SAFETY: the joiner wrote `joiner` before it stored JOIN_WAITING, which we acquired.
-            if let Some(joiner) = unsafe { (*g.joiner.get()).take() } {
-                park::unpark_to_back(&joiner, WaitKind::Wake);
-            }
-        }
         WorkerShared::bump(&self.shared.workers[self.index].finished);
     }
 
@@ -228,7 +222,9 @@ impl Worker {
     fn steal(&self) -> Option<Arc<Task>> {
         let shared = &*self.shared;
         let n = shared.workers.len();
-        if n > 1 && (self.searching.get() || shared.idle.transition_to_searching()) {
+        // Even a lone worker becomes a searcher: idle.rs rule 3 (the last searcher re-checks the
+        // queues before it sleeps) is what closes the lost-wake-up window for it too.
+        if self.searching.get() || shared.idle.transition_to_searching() {
             self.searching.set(true);
             let start = self.next_rand() as usize % n;
             for k in 0..n {
@@ -312,6 +308,13 @@ impl Worker {
             }
             if watcher {
                 shared.timer_watcher.store(0, SeqCst);
+                // Leaving the watch with timers pending: wake a sleeper so that it takes the
+                // watch, or deadlines would wait until this worker runs dry again.
+                if !shared.timers.is_empty()
+                    && let Some(other) = shared.idle.another_sleeper(self.index)
+                {
+                    shared.unpark_worker(other);
+                }
             }
             if shared.shutdown.load(SeqCst) {
                 return false;
@@ -335,7 +338,7 @@ impl Worker {
 fn fire_timeout(task: &Arc<Task>, epoch: u32) {
     let mut s = task.state.load(Acquire);
     loop {
-        if park::epoch(s) != epoch {
+        if park::epoch(s) != epoch || s & OS_BLOCKED != 0 {
             return; // a stale timer: the task has parked again since
         }
         let (new, wake) = if s & MODE_MASK != 0 {
