@@ -185,8 +185,8 @@ fn scope_1k(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     smarm::thread::scope(|s| {
-                        for i in 0..1000 {
-                            s.spawn(move || black_box(data[i]));
+                        for x in data {
+                            s.spawn(move || black_box(*x));
                         }
                     });
                 }
@@ -197,9 +197,8 @@ fn scope_1k(c: &mut Criterion) {
     g.bench_function("smarm_from_os_thread", |b| {
         b.iter(|| {
             smarm::thread::scope(|s| {
-                for i in 0..1000 {
-                    let data = &data;
-                    s.spawn(move || black_box(data[i]));
+                for x in &data {
+                    s.spawn(move || black_box(*x));
                 }
             })
         })
@@ -208,9 +207,8 @@ fn scope_1k(c: &mut Criterion) {
     g.bench_function("std", |b| {
         b.iter(|| {
             std::thread::scope(|s| {
-                for i in 0..1000 {
-                    let data = &data;
-                    s.spawn(move || black_box(data[i]));
+                for x in &data {
+                    s.spawn(move || black_box(*x));
                 }
             })
         })

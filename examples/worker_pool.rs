@@ -13,7 +13,11 @@ use std::time::Instant;
 fn collatz_steps(mut n: u64) -> u32 {
     let mut steps = 0;
     while n != 1 {
-        n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+        n = if n.is_multiple_of(2) {
+            n / 2
+        } else {
+            3 * n + 1
+        };
         steps += 1;
     }
     steps
@@ -38,7 +42,7 @@ fn main() {
                         let Some(n) = job else { break };
                         results.send((n, collatz_steps(n))).unwrap();
                         done += 1;
-                        if done % 64 == 0 {
+                        if done.is_multiple_of(64) {
                             thread::yield_now(); // share the cores fairly with the other workers
                         }
                     }
