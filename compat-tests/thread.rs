@@ -450,12 +450,35 @@ fn thread_local_destructors_run_when_the_thread_ends() {
     });
 }
 
+struct AccessProbe(Arc<Mutex<Option<String>>>);
+impl Drop for AccessProbe {
+    fn drop(&mut self) {
+        // Our own key is being destroyed: std and smarm both answer AccessError.
+        let r = PROBE.try_with(|_| ());
+        *self.0.lock().unwrap() = Some(match r {
+            Ok(()) => "accessible".to_string(),
+            Err(e) => format!("{e} / {e:?}"),
+        });
+    }
+}
+
+thread_local! {
+    static PROBE: RefCell<Option<AccessProbe>> = const { RefCell::new(None) };
+}
+
 #[test]
-fn access_error_is_std_shaped() {
-    let e: Option<thread::AccessError> = None;
-    assert!(e.is_none());
-    fn assert_error<E: std::error::Error + Clone + Copy + PartialEq + Eq>() {}
+fn try_with_during_destruction_gives_access_error() {
+    fn assert_error<E: std::error::Error + Clone + Copy + PartialEq + Eq + Send + Sync>() {}
     assert_error::<thread::AccessError>();
+    both(|| {
+        let seen = Arc::new(Mutex::new(None));
+        let s = seen.clone();
+        thread::spawn(move || PROBE.with_borrow_mut(|p| *p = Some(AccessProbe(s))))
+            .join()
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.as_deref(), Some("already destroyed / AccessError"));
+    });
 }
 
 #[test]

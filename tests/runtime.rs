@@ -762,3 +762,36 @@ fn a_result_that_panics_on_drop_aborts_like_std() {
         "{stderr}"
     );
 }
+
+/// A `Drop` that joins another green thread while unwinding: the unwinding thread keeps its OS
+/// thread (see `rt::park`), its worker's queued work moves to the other worker, and both finish.
+#[test]
+fn unwinding_drop_that_joins_a_sibling_completes_on_two_workers() {
+    struct JoinOnDrop(Option<thread::JoinHandle<u32>>, Arc<AtomicU64>);
+    impl Drop for JoinOnDrop {
+        fn drop(&mut self) {
+            assert!(thread::panicking());
+            let v = self.0.take().unwrap().join().unwrap();
+            self.1.store(v as u64, Ordering::SeqCst);
+            assert!(thread::panicking());
+        }
+    }
+    rt::run(Config::new().workers(2), || {
+        let got = Arc::new(AtomicU64::new(0));
+        let g = got.clone();
+        let t = thread::spawn(move || {
+            let child = thread::spawn(|| {
+                thread::sleep(Duration::from_millis(10));
+                41
+            });
+            let _guard = JoinOnDrop(Some(child), g);
+            panic!("unwind with a join in Drop");
+        });
+        assert!(t.join().is_err());
+        assert_eq!(got.load(Ordering::SeqCst), 41);
+        // Both workers are clean afterwards.
+        for _ in 0..10 {
+            assert!(!thread::spawn(thread::panicking).join().unwrap());
+        }
+    });
+}

@@ -368,11 +368,10 @@ where
     }
     let size = stack_size.map_or(rt.stacks.size(), round_size);
     let w = local_worker(rt);
-    // SAFETY (the worker-cache borrows below): a worker's caches are touched only on its own OS
-    // thread, which is this one, and nothing in this function switches.
-    let stack = rt
-        .stacks
-        .take(w.map(|w| unsafe { &mut *w.stacks.get() }), size)?;
+    // SAFETY: a worker's caches are touched only on its own OS thread, which is this one, and
+    // nothing in this function switches.
+    let local_stacks = w.map(|w| unsafe { &mut *w.stacks.get() });
+    let stack = rt.stacks.take(local_stacks, size)?;
     let closure_at = (stack.top() as usize - size_of::<F>()) & !(align_of::<F>() - 1);
     // SAFETY: the stack is ours and unused; `closure_at` is aligned for F and at most 4 KiB + 64
     // below its top; the initial frame goes below the closure, 16-byte aligned.
@@ -381,7 +380,9 @@ where
         context::init_stack((closure_at & !15) as *mut u8)
     };
     let entry: Entry = (run_closure::<F, T>, closure_at as *mut u8);
-    let pid = pid::reserve(w.map(|w| unsafe { &mut *w.pids.get() }));
+    // SAFETY: as for the stack cache above.
+    let local_pids = w.map(|w| unsafe { &mut *w.pids.get() });
+    let pid = pid::reserve(local_pids);
     let id = match w {
         Some(w) => {
             let mut block = w.ids.get();
