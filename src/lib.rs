@@ -18,6 +18,7 @@
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "x86_64", target_os = "linux"))] {
         pub mod rt;
+        pub mod sync;
         pub mod thread;
     } else {
         compile_error!("smarm supports x86-64 Linux only: its context switch is SysV x86-64 assembly and its reactor is epoll");

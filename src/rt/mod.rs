@@ -15,6 +15,7 @@ pub(crate) mod sched;
 pub(crate) mod stack;
 pub(crate) mod task;
 pub(crate) mod timer;
+pub(crate) mod waitlist;
 
 pub use config::Config;
 pub use pid::Pid;
