@@ -164,17 +164,17 @@ fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>, flag: u32) ->
 }
 
 /// Gives `task` a token of `kind`, waking it if it is parked for that kind.
-pub(crate) fn unpark(task: &Arc<Task>, kind: WaitKind) {
+pub(crate) fn unpark(task: &Task, kind: WaitKind) {
     unpark_inner(task, kind, false)
 }
 
 /// [`unpark`] for a waker that expects no reply (a finishing thread waking its joiner): a green
 /// task goes to the back of the local queue instead of the run-next slot (`sched::schedule`).
-pub(crate) fn unpark_to_back(task: &Arc<Task>, kind: WaitKind) {
+pub(crate) fn unpark_to_back(task: &Task, kind: WaitKind) {
     unpark_inner(task, kind, true)
 }
 
-fn unpark_inner(task: &Arc<Task>, kind: WaitKind, to_back: bool) {
+fn unpark_inner(task: &Task, kind: WaitKind, to_back: bool) {
     let (tok, mode) = (kind.token(), kind.mode());
     let mut s = task.state.load(Relaxed);
     loop {
@@ -205,9 +205,17 @@ fn unpark_inner(task: &Arc<Task>, kind: WaitKind, to_back: bool) {
 }
 
 /// Resumes a task whose mode the caller just cleared.
-pub(crate) fn wake_parked(task: &Arc<Task>, to_back: bool) {
+pub(crate) fn wake_parked(task: &Task, to_back: bool) {
     match &task.green {
-        Some(_) => sched::schedule(task.clone(), to_back),
+        // SAFETY: every green Task lives in an Arc made by `spawn`, and the caller's reference
+        // keeps it alive now; the run queue gets a reference of its own.
+        Some(_) => sched::schedule(
+            unsafe {
+                Arc::increment_strong_count(task);
+                Arc::from_raw(task)
+            },
+            to_back,
+        ),
         None => futex::wake_one(&task.state),
     }
 }

@@ -31,8 +31,10 @@ struct State<T> {
     received: u64,
     senders: usize,
     receiver_alive: bool,
-    /// The receiver, while it is blocked waiting for a message.
-    receiver: Option<Arc<Task>>,
+    /// The receiver, while it is blocked waiting for a message. A plain pointer: the receiver
+    /// cannot leave `recv` without this lock, so whoever takes it under the lock and wakes it
+    /// under the lock reaches a live task.
+    receiver: Option<*const Task>,
 }
 
 struct Chan<T> {
@@ -79,13 +81,14 @@ impl<T> Chan<T> {
         let seq = st.sent;
         st.sent += 1;
         st.queue.push_back((seq, t));
-        let receiver = st.receiver.take();
+        // Waking the receiver under the channel lock: `unpark` never switches, and the lock keeps
+        // the receiver inside `recv` (so alive).
+        if let Some(r) = st.receiver.take() {
+            // SAFETY: see `State::receiver`.
+            park::unpark(unsafe { &*r }, WaitKind::Wake);
+        }
         if st.cap == Some(0) && block {
-            // Rendezvous: wait until the receiver has taken this message (or is gone). Waking the
-            // receiver under the channel lock is fine: `unpark` never switches.
-            if let Some(r) = receiver {
-                park::unpark(&r, WaitKind::Wake);
-            }
+            // Rendezvous: wait until the receiver has taken this message (or is gone).
             loop {
                 if st.received > seq {
                     return Ok(());
@@ -105,17 +108,15 @@ impl<T> Chan<T> {
             }
         }
         drop(st);
-        if let Some(r) = receiver {
-            park::unpark(&r, WaitKind::Wake);
-        }
         Ok(())
     }
 
     fn recv(&self, deadline: Option<Instant>, block: bool) -> Result<T, RecvTimeoutError> {
+        let mut st = self.list.lock();
         loop {
-            let mut st = self.list.lock();
             if let Some((_, t)) = st.queue.pop_front() {
                 st.received += 1;
+                st.receiver = None;
                 // A sender may be waiting for room, or (rendezvous) for this very message.
                 let woken: Option<Wake> = if st.cap.is_some() {
                     st.notify_one()
@@ -129,30 +130,31 @@ impl<T> Chan<T> {
                 return Ok(t);
             }
             if st.senders == 0 {
+                st.receiver = None;
                 return Err(RecvTimeoutError::Disconnected);
             }
             if !block || deadline.is_some_and(|d| Instant::now() >= d) {
+                st.receiver = None;
                 return Err(RecvTimeoutError::Timeout);
             }
-            st.receiver = Some(sched::current_thread_task());
+            // Registered once per call; a sender takes the registration when it wakes us.
+            if st.receiver.is_none() {
+                st.receiver = Some(sched::current_task_ptr());
+            }
             drop(st);
             park::park(WaitKind::Wake, deadline);
-            let mut st = self.list.lock();
-            st.receiver = None; // whether woken or timed out, we look again ourselves
+            st = self.list.lock();
         }
     }
 
     fn drop_sender(&self) {
         let mut st = self.list.lock();
         st.senders -= 1;
-        let receiver = if st.senders == 0 {
-            st.receiver.take()
-        } else {
-            None
-        };
-        drop(st);
-        if let Some(r) = receiver {
-            park::unpark(&r, WaitKind::Wake);
+        if st.senders == 0
+            && let Some(r) = st.receiver.take()
+        {
+            // SAFETY: see `State::receiver`.
+            park::unpark(unsafe { &*r }, WaitKind::Wake);
         }
     }
 

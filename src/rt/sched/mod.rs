@@ -200,16 +200,28 @@ pub(crate) fn current_task() -> Option<*const Task> {
     (!t.is_null()).then_some(t)
 }
 
+fn new_os_task() -> Arc<Task> {
+    Arc::new(Task::new_os(std::thread::current().name().map(Box::from)))
+}
+
 /// The task standing for this plain OS thread (made on first use). Only for non-green callers.
 #[inline(never)]
 pub(crate) fn current_os_task() -> Arc<Task> {
-    OS_TASK.with(|t| {
-        t.get_or_init(|| {
-            let name = std::thread::current().name().map(Box::from);
-            Arc::new(Task::new_os(name))
-        })
-        .clone()
-    })
+    OS_TASK.with(|t| t.get_or_init(new_os_task).clone())
+}
+
+/// The current thread's task, green or OS, as a pointer that stays valid while the thread is alive
+/// (a green task lives while it runs; an OS thread's task lives in its thread-local).
+pub(crate) fn current_task_ptr() -> *const Task {
+    match current_task() {
+        Some(t) => t,
+        None => os_task_ptr(),
+    }
+}
+
+#[inline(never)]
+fn os_task_ptr() -> *const Task {
+    OS_TASK.with(|t| Arc::as_ptr(t.get_or_init(new_os_task)))
 }
 
 /// The current thread's task, green or OS, as an owned reference.
