@@ -7,10 +7,8 @@ use std::{sync::Arc, sync::Condvar, sync::Mutex, thread};
 
 use std::time::{Duration, Instant};
 
-fn both(f: fn()) {
-    f();
-    thread::spawn(f).join().unwrap();
-}
+mod common;
+use common::both;
 
 #[test]
 fn notify_one_wakes_a_waiter() {

@@ -8,10 +8,8 @@ use std::{sync::mpsc, thread};
 use mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
-fn both(f: fn()) {
-    f();
-    thread::spawn(f).join().unwrap();
-}
+mod common;
+use common::both;
 
 #[test]
 fn messages_arrive_in_order() {

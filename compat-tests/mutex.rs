@@ -9,11 +9,8 @@ use std::{sync::Arc, sync::Mutex, sync::TryLockError, thread};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Runs `f` on the calling thread and inside a spawned thread.
-fn both(f: fn()) {
-    f();
-    thread::spawn(f).join().unwrap();
-}
+mod common;
+use common::both;
 
 #[test]
 fn lock_guards_the_data_across_many_threads() {

@@ -20,11 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Runs `f` on the calling thread and inside a spawned thread.
-fn both(f: fn()) {
-    f();
-    thread::spawn(f).join().unwrap();
-}
+mod common;
+use common::both;
 
 #[test]
 fn spawn_join_returns_the_value() {
