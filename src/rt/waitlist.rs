@@ -28,14 +28,22 @@ use crate::rt::task::Task;
 pub(crate) struct Node {
     task: Option<Arc<Task>>,
     notified: AtomicBool,
+    /// What the waiter waits for, for owners whose waiters differ (a reader or a writer).
+    tag: u8,
 }
 
 impl Node {
     /// A node for the calling thread.
     pub(crate) fn new() -> Node {
+        Node::tagged(0)
+    }
+
+    /// A node for the calling thread, marked with `tag` (see [`Locked::front_tag`]).
+    pub(crate) fn tagged(tag: u8) -> Node {
         Node {
             task: Some(sched::current_thread_task()),
             notified: AtomicBool::new(false),
+            tag,
         }
     }
 }
@@ -124,6 +132,19 @@ impl<S> WaitList<S> {
 }
 
 impl<S> Locked<'_, S> {
+    /// The tag of the first waiter, if any.
+    pub(crate) fn front_tag(&self) -> Option<u8> {
+        let NodePtr(node) = self.guard.1.front()?;
+        // SAFETY: the node is linked, so its waiter is blocked in `wait` and the node alive; we
+        // hold the lock, and `tag` is never written after the node was made.
+        Some(unsafe { (**node).tag })
+    }
+
+    /// Whether no thread waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.guard.1.is_empty()
+    }
+
     /// Takes the first waiter off the list.
     pub(crate) fn notify_one(&mut self) -> Option<Wake> {
         let NodePtr(node) = self.guard.1.pop_front()?;

@@ -114,6 +114,8 @@ pub struct Mutex<T: ?Sized> {
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 // SAFETY: as std's.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
 
 /// The RAII guard of a locked [`Mutex`], as `std::sync::MutexGuard`.
 #[must_use = "if unused the Mutex will immediately unlock"]
@@ -290,7 +292,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
         match self.try_lock() {
             Ok(guard) => d.field("data", &&*guard),
             Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
-            Err(TryLockError::WouldBlock) => d.field("data", &"<locked>"),
+            Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
         };
         d.field("poisoned", &self.poisoned.load(Ordering::Relaxed));
         d.finish_non_exhaustive()

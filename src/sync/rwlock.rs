@@ -1,0 +1,476 @@
+//! `RwLock` and its guards, as std's, blocking by parking (a green thread parks, not its worker).
+//!
+//! The lock word `state` holds the number of readers in its low 30 bits (all ones: write-locked)
+//! and a `QUEUED` bit set while any thread waits in the wait list.
+//!
+//! - **Fast paths** take no runtime lock and make no syscall: a reader CASes the count up when the
+//!   lock is not write-locked *and nobody is queued*; a writer CASes 0 to write-locked. Unlocking
+//!   is one `fetch_sub`.
+//! - **Slow path**: a thread that cannot take the lock at once takes the wait list's lock, sets
+//!   `QUEUED`, links a node tagged reader or writer and parks. From then on every change that
+//!   hands the lock out happens under the list's lock, in [`RwLock`]'s `grant`: an unlock that
+//!   leaves `QUEUED` set and the lock free (or, for readers at the front, not write-locked) takes
+//!   the list lock and hands the lock *directly* to the front of the queue — the first writer,
+//!   or every reader up to the next writer — by counting them in before waking them. A woken
+//!   waiter owns the lock when it returns.
+//! - Because fast-path readers refuse to join while `QUEUED` is set, a waiting writer is not
+//!   starved by a stream of readers, and waiters are served in FIFO order (readers that queued
+//!   together are admitted together).
+//!
+//! Why nothing is lost: fast paths fail once `QUEUED` is set (they CAS on a word without it), and
+//! `QUEUED` is set by an atomic read-modify-write under the list lock before the waiter's node is
+//! visible, so either a fast path won before (and the waiter sees its count when it re-checks under
+//! the list lock, after setting the bit) or it fails and goes to the slow path. An unlocker that sees
+//! `QUEUED` always runs `grant` under the list lock, which re-reads the word.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use super::{LockResult, PoisonError, TryLockError, TryLockResult};
+use crate::rt::waitlist::{Locked, Node, WaitList, Wake};
+
+const MASK: u32 = (1 << 30) - 1;
+const WRITE_LOCKED: u32 = MASK;
+const MAX_READERS: u32 = MASK - 1;
+const QUEUED: u32 = 1 << 30;
+
+const READER: u8 = 0;
+const WRITER: u8 = 1;
+
+/// The raw reader-writer lock under [`RwLock`].
+struct RawRwLock {
+    state: AtomicU32,
+    waiters: WaitList<()>,
+}
+
+fn is_read_lockable(state: u32) -> bool {
+    state & MASK < MAX_READERS && state & QUEUED == 0
+}
+
+impl RawRwLock {
+    const fn new() -> RawRwLock {
+        RawRwLock {
+            state: AtomicU32::new(0),
+            waiters: WaitList::new(()),
+        }
+    }
+
+    #[inline]
+    fn try_read(&self) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        while is_read_lockable(s) {
+            match self
+                .state
+                .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+        false
+    }
+
+    #[inline]
+    fn try_write(&self) -> bool {
+        self.state
+            .compare_exchange(0, WRITE_LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    #[inline]
+    fn read(&self) {
+        if !self.try_read() {
+            self.lock_contended(READER);
+        }
+    }
+
+    #[inline]
+    fn write(&self) {
+        if !self.try_write() {
+            self.lock_contended(WRITER);
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self, tag: u8) {
+        let locked = self.waiters.lock();
+        // Set `QUEUED` first: from here on no fast path can take the lock, so what we read is
+        // only changed by unlockers, and an unlock after our read sees the bit and grants.
+        let mut s = self.state.fetch_or(QUEUED, Ordering::Relaxed) | QUEUED;
+        if locked.is_empty() {
+            // Nobody ahead of us: take the lock now if it is free for us (and drop the bit, as we
+            // will not queue).
+            loop {
+                let new = match tag {
+                    WRITER if s & MASK == 0 => s | WRITE_LOCKED,
+                    READER if s & MASK < MAX_READERS => s + 1,
+                    _ => break,
+                };
+                match self.state.compare_exchange_weak(
+                    s,
+                    new & !QUEUED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => s = actual,
+                }
+            }
+            if s & MASK == MAX_READERS {
+                self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                drop(locked);
+                panic!("too many active read locks on RwLock");
+            }
+        }
+        // Queued behind others, or the lock is held against us: whoever frees it for us sees
+        // `QUEUED` and grants it to us before waking us.
+        let mut node = Node::tagged(tag);
+        let notified = self.waiters.wait(locked, &mut node, None);
+        debug_assert!(notified);
+    }
+
+    /// Hands the lock to the front of the queue while it is free for it — the first writer, or
+    /// every reader up to the next writer — and clears `QUEUED` once the queue is empty (so,
+    /// under the list lock, `QUEUED` is set exactly when somebody is queued). Returns the threads
+    /// to wake: they already own the lock, and are woken after the list lock is released.
+    fn grant(&self, locked: &mut Locked<'_, ()>) -> Vec<Wake> {
+        let mut woken = Vec::new();
+        loop {
+            let take: fn(u32) -> Option<u32> = match locked.front_tag() {
+                None => {
+                    self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                    return woken;
+                }
+                Some(WRITER) => |s| (s & MASK == 0).then_some(s | WRITE_LOCKED),
+                Some(_) => |s| (s & MASK < MAX_READERS).then_some(s + 1),
+            };
+            if self
+                .state
+                .fetch_update(Ordering::Acquire, Ordering::Relaxed, take)
+                .is_err()
+            {
+                return woken;
+            }
+            woken.extend(locked.notify_one());
+        }
+    }
+
+    #[cold]
+    fn wake_queued(&self) {
+        let woken = {
+            let mut locked = self.waiters.lock();
+            self.grant(&mut locked)
+        };
+        for w in woken {
+            w.wake();
+        }
+    }
+
+    /// # Safety
+    /// The caller holds a read lock.
+    #[inline]
+    unsafe fn read_unlock(&self) {
+        let s = self.state.fetch_sub(1, Ordering::Release) - 1;
+        if s & QUEUED != 0 && s & MASK == 0 {
+            self.wake_queued();
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the write lock.
+    #[inline]
+    unsafe fn write_unlock(&self) {
+        let s = self.state.fetch_sub(WRITE_LOCKED, Ordering::Release) - WRITE_LOCKED;
+        if s & QUEUED != 0 {
+            self.wake_queued();
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the write lock; it then holds a read lock.
+    unsafe fn downgrade(&self) {
+        let s = self
+            .state
+            .fetch_sub(WRITE_LOCKED - 1, Ordering::Release)
+            .wrapping_sub(WRITE_LOCKED - 1);
+        if s & QUEUED != 0 {
+            self.wake_queued();
+        }
+    }
+}
+
+/// A reader-writer lock, as `std::sync::RwLock`: many readers or one writer at a time, with std's
+/// poisoning (a writer that panics poisons the lock; readers never do). Waiters are served in
+/// FIFO order, so a waiting writer is not starved by readers.
+///
+/// ```
+/// use smarm::sync::{Arc, RwLock};
+/// use smarm::thread;
+///
+/// let lock = Arc::new(RwLock::new(vec![1, 2, 3]));
+/// let readers: Vec<_> = (0..4)
+///     .map(|_| {
+///         let l = Arc::clone(&lock);
+///         thread::spawn(move || l.read().unwrap().len())
+///     })
+///     .collect();
+/// lock.write().unwrap().push(4);
+/// for r in readers {
+///     let n = r.join().unwrap();
+///     assert!(n == 3 || n == 4);
+/// }
+/// assert_eq!(*lock.read().unwrap(), [1, 2, 3, 4]);
+/// ```
+pub struct RwLock<T: ?Sized> {
+    raw: RawRwLock,
+    poisoned: AtomicBool,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as std's: moving the lock moves the `T`.
+unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
+// SAFETY: as std's: readers share `&T` between threads (so `T: Sync`), a writer hands `&mut T`
+// to whichever thread holds the lock (so `T: Send`).
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+impl<T: ?Sized> UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
+
+/// The RAII guard of a shared read lock on a [`RwLock`], as `std::sync::RwLockReadGuard`.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    /// A guard stays with the thread that locked (std's guard is `!Send` too).
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: as std's: sharing the guard shares `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+
+/// The RAII guard of the exclusive write lock on a [`RwLock`], as `std::sync::RwLockWriteGuard`.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    /// Whether the thread was already panicking when it locked (then unlocking does not poison).
+    panicking: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: as std's: sharing the guard shares `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T> RwLock<T> {
+    /// A new unlocked lock.
+    pub const fn new(t: T) -> RwLock<T> {
+        RwLock {
+            raw: RawRwLock::new(),
+            poisoned: AtomicBool::new(false),
+            data: UnsafeCell::new(t),
+        }
+    }
+
+    /// Consumes the lock and returns the data (an `Err` carrying it if poisoned).
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poisoned.load(Ordering::Relaxed);
+        let data = self.data.into_inner();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    fn poison_result<G>(&self, guard: G) -> LockResult<G> {
+        if self.poisoned.load(Ordering::Relaxed) {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    fn read_guard(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        self.poison_result(RwLockReadGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+
+    fn write_guard(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        self.poison_result(RwLockWriteGuard {
+            lock: self,
+            panicking: crate::thread::panicking(),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Blocks until a shared read lock is held. `Err` (still holding it) if a writer panicked.
+    ///
+    /// # Panics
+    /// If the number of readers would overflow (about 2³⁰), as std does.
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        self.raw.read();
+        self.read_guard()
+    }
+
+    /// Takes a shared read lock if that is possible right now.
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        if self.raw.try_read() {
+            Ok(self.read_guard()?)
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Blocks until the exclusive write lock is held. `Err` (still holding it) if poisoned.
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        self.raw.write();
+        self.write_guard()
+    }
+
+    /// Takes the exclusive write lock if it is free right now.
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        if self.raw.try_write() {
+            Ok(self.write_guard()?)
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Whether a writer panicked while holding the lock.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed)
+    }
+
+    /// Clears the poisoned state.
+    pub fn clear_poison(&self) {
+        self.poisoned.store(false, Ordering::Relaxed);
+    }
+
+    /// A mutable reference to the data; no locking needed, since `&mut self` is exclusive.
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poisoned.load(Ordering::Relaxed);
+        let data = self.data.get_mut();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write lock into a read lock without letting a writer in between, as std's
+    /// `RwLockWriteGuard::downgrade`; readers queued at the front are let in with it.
+    ///
+    /// ```
+    /// use smarm::sync::{RwLock, RwLockWriteGuard};
+    ///
+    /// let lock = RwLock::new(1);
+    /// let mut w = lock.write().unwrap();
+    /// *w = 2;
+    /// let r = RwLockWriteGuard::downgrade(w);
+    /// assert_eq!(*r, 2);
+    /// assert!(lock.try_write().is_err());
+    /// assert_eq!(*lock.try_read().unwrap(), 2);
+    /// ```
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        std::mem::forget(s);
+        // SAFETY: we held the write lock through `s`, forgotten just above so it does not unlock;
+        // the read lock it becomes is owned by the guard made below.
+        unsafe { lock.raw.downgrade() };
+        RwLockReadGuard {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds a read lock: no writer exists.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the write lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the write lock: nobody else reads or writes.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the guard holds a read lock.
+        unsafe { self.lock.raw.read_unlock() };
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        if !self.panicking && crate::thread::panicking() {
+            self.lock.poisoned.store(true, Ordering::Relaxed);
+        }
+        // SAFETY: the guard holds the write lock.
+        unsafe { self.lock.raw.write_unlock() };
+    }
+}
+
+macro_rules! guard_fmt {
+    ($guard:ident) => {
+        impl<T: ?Sized + fmt::Debug> fmt::Debug for $guard<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+
+        impl<T: ?Sized + fmt::Display> fmt::Display for $guard<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                (**self).fmt(f)
+            }
+        }
+    };
+}
+guard_fmt!(RwLockReadGuard);
+guard_fmt!(RwLockWriteGuard);
+
+impl<T: Default> Default for RwLock<T> {
+    fn default() -> RwLock<T> {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    fn from(t: T) -> RwLock<T> {
+        RwLock::new(t)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    /// As std's: `RwLock { data: .., poisoned: false, .. }`, `<locked>` while write-locked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        match self.try_read() {
+            Ok(guard) => d.field("data", &&*guard),
+            Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
+            Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
+        };
+        d.field("poisoned", &self.poisoned.load(Ordering::Relaxed));
+        d.finish_non_exhaustive()
+    }
+}
