@@ -8,6 +8,7 @@ pub(crate) mod config;
 pub(crate) mod context;
 pub(crate) mod futex;
 pub(crate) mod locals;
+pub(crate) mod overflow;
 pub(crate) mod panic;
 pub(crate) mod park;
 pub(crate) mod pid;

@@ -126,7 +126,6 @@ impl Stack {
     }
 
     /// The guard page's address range, for the overflow handler.
-    #[allow(dead_code)]
     pub(crate) fn guard(&self) -> (usize, usize) {
         let b = self.base.as_ptr() as usize;
         (b, b + page_size())

@@ -273,6 +273,7 @@ pub(crate) fn global() -> &'static Arc<Shared> {
 /// Starts a runtime's workers.
 pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle<()>>) {
     install_panic_hook();
+    crate::rt::overflow::install();
     let n = config.resolved_workers();
     let shared = Arc::new(Shared {
         workers: (0..n)

@@ -55,6 +55,8 @@ pub(crate) struct Worker {
 
 /// The body of worker thread `index`.
 pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+    // The stack-overflow handler runs on it (a green thread's own stack has no room left).
+    let _alt_stack = crate::rt::overflow::AltStack::ensure();
     let worker = Worker {
         index,
         shared,
