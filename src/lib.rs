@@ -20,6 +20,13 @@ cfg_if::cfg_if! {
         pub mod rt;
         pub mod sync;
         pub mod thread;
+
+        pub use rt::preempt::{NoPreempt, PreemptingAllocator};
+
+        /// The `preempt` feature installs the preempting allocator over `System`.
+        #[cfg(feature = "preempt")]
+        #[global_allocator]
+        static SMARM_ALLOCATOR: PreemptingAllocator = PreemptingAllocator::new(std::alloc::System);
     } else {
         compile_error!("smarm supports x86-64 Linux only: its context switch is SysV x86-64 assembly and its reactor is epoll");
     }

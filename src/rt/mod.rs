@@ -8,10 +8,13 @@ pub(crate) mod config;
 pub(crate) mod context;
 pub(crate) mod futex;
 pub(crate) mod locals;
+pub(crate) mod monitor;
 pub(crate) mod overflow;
 pub(crate) mod panic;
 pub(crate) mod park;
 pub(crate) mod pid;
+#[doc(hidden)]
+pub mod preempt;
 pub(crate) mod sched;
 pub(crate) mod stack;
 pub(crate) mod task;

@@ -168,6 +168,8 @@ pub(crate) struct Green {
     pub(crate) timer: UnsafeCell<Option<TimerId>>,
     /// `smarm::thread_local!` values, touched only by the green thread itself.
     pub(crate) locals: UnsafeCell<Locals>,
+    /// Live `NoPreempt` guards of this green thread (touched only by the green thread itself).
+    pub(crate) no_preempt: AtomicU32,
 }
 
 // SAFETY: the UnsafeCell fields follow the access discipline documented on `Green`: each is touched

@@ -15,6 +15,11 @@
 //!    saw it searching (and skipped the wake) before this point — then the re-check sees the work —
 //!    or sees no searcher after it, and wakes someone. That closes the lost-wake-up window.
 //! 4. At most half the workers search at once, so idle workers do not all hammer the queues.
+//!
+//! The number of workers changes while the runtime runs: the monitor adds *extra* workers while a
+//! worker is stuck (in a blocking std call, or a hog past its timeslice), and an extra worker that
+//! runs dry retires again. An added worker starts unparked and searching (like a notified one); a
+//! worker retires only from the sleeper list, so it is already counted as parked.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
@@ -25,15 +30,54 @@ const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
 pub(crate) struct Idle {
     state: AtomicUsize,
     sleepers: Mutex<Vec<usize>>,
-    num_workers: usize,
+    /// Workers that exist now: the base workers plus active extra ones.
+    num_workers: AtomicUsize,
 }
 
 impl Idle {
-    pub(crate) fn new(num_workers: usize) -> Idle {
+    /// `num_workers` base workers; `capacity` bounds the workers that may ever exist at once.
+    pub(crate) fn new(num_workers: usize, capacity: usize) -> Idle {
         Idle {
             state: AtomicUsize::new(num_workers << UNPARK_SHIFT),
-            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
-            num_workers,
+            sleepers: Mutex::new(Vec::with_capacity(capacity)),
+            num_workers: AtomicUsize::new(num_workers),
+        }
+    }
+
+    /// Counts in a new (extra) worker, unparked and searching: it will look for work at once.
+    pub(crate) fn add_worker(&self) {
+        let _sleepers = self.lock();
+        self.num_workers.fetch_add(1, SeqCst);
+        self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
+    }
+
+    /// Undoes [`add_worker`](Self::add_worker) for a worker whose thread could not be started.
+    pub(crate) fn remove_unstarted_worker(&self) {
+        let _sleepers = self.lock();
+        self.num_workers.fetch_sub(1, SeqCst);
+        self.state.fetch_sub((1 << UNPARK_SHIFT) | 1, SeqCst);
+    }
+
+    /// Workers that exist now.
+    pub(crate) fn active_workers(&self) -> usize {
+        self.num_workers.load(SeqCst)
+    }
+
+    /// Workers searching for work now.
+    pub(crate) fn searching(&self) -> usize {
+        self.state.load(SeqCst) & SEARCH_MASK
+    }
+
+    /// Retires `worker` if it is asleep and nobody has picked it to wake (then it must run).
+    pub(crate) fn retire(&self, worker: usize) -> bool {
+        let mut sleepers = self.lock();
+        match sleepers.iter().position(|&w| w == worker) {
+            Some(i) => {
+                sleepers.swap_remove(i);
+                self.num_workers.fetch_sub(1, SeqCst);
+                true
+            }
+            None => false,
         }
     }
 
@@ -47,7 +91,7 @@ impl Idle {
         // exclusively (tokio uses `fetch_add(0)`, which bounces the line between busy workers).
         fence(SeqCst);
         let s = self.state.load(Relaxed);
-        s & SEARCH_MASK == 0 && (s >> UNPARK_SHIFT) < self.num_workers
+        s & SEARCH_MASK == 0 && (s >> UNPARK_SHIFT) < self.num_workers.load(Relaxed)
     }
 
     /// Rule 1: the sleeping worker to wake for new work, if any should be.
@@ -68,7 +112,7 @@ impl Idle {
     /// Rule 4: may this worker start searching (stealing)?
     pub(crate) fn transition_to_searching(&self) -> bool {
         let s = self.state.load(SeqCst);
-        if 2 * (s & SEARCH_MASK) >= self.num_workers {
+        if 2 * (s & SEARCH_MASK) >= self.num_workers.load(Relaxed) {
             return false;
         }
         self.state.fetch_add(1, SeqCst);

@@ -34,6 +34,7 @@ use std::time::Instant;
 use crate::rt::config::Config;
 use crate::rt::context;
 use crate::rt::futex;
+use crate::rt::monitor::Monitor;
 use crate::rt::park::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::stack::{StackPool, round_size};
@@ -65,6 +66,16 @@ pub(crate) struct WorkerShared {
     sleep: AtomicU32,
     pub(crate) spawned: AtomicU64,
     pub(crate) finished: AtomicU64,
+    /// Runs of green threads on this worker, times two: odd while one runs (written only by the
+    /// worker; the monitor samples it to find stuck workers, see `rt::monitor`).
+    pub(crate) runs: AtomicU64,
+    /// The run (a value of `runs`) that was found stuck or reported past its timeslice; while
+    /// `runs` still equals it, wakes go to the stealable queue rather than the run-next slot.
+    pub(crate) stuck_run: AtomicU64,
+    /// Timeslices reported spent by the preempting allocator (written by the worker's thread).
+    pub(crate) preemptions: AtomicU64,
+    /// Times the monitor found this worker stuck (written by the monitor only).
+    pub(crate) handoffs: AtomicU64,
 }
 
 impl WorkerShared {
@@ -72,11 +83,41 @@ impl WorkerShared {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.store(counter.load(Relaxed) + 1, Release);
     }
+
+    fn new() -> WorkerShared {
+        WorkerShared {
+            queue: RunQueue::new(),
+            sleep: AtomicU32::new(SLEEP_EMPTY),
+            spawned: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
+            stuck_run: AtomicU64::new(u64::MAX),
+            preemptions: AtomicU64::new(0),
+            handoffs: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the green thread running on this worker has been found stuck (or reported past
+    /// its timeslice). Read by the worker itself when it wakes a task.
+    #[inline]
+    pub(crate) fn is_stuck(&self) -> bool {
+        self.stuck_run.load(Relaxed) == self.runs.load(Relaxed)
+    }
 }
 
 /// A runtime: its workers, queues, timers and accounting. Green threads keep it alive.
 pub(crate) struct Shared {
+    /// Every worker slot: the base workers first, then the spare slots for extra workers.
     pub(crate) workers: Box<[WorkerShared]>,
+    /// How many base workers (they never retire).
+    pub(crate) base_workers: usize,
+    /// One past the highest slot ever used: thieves and the monitor look at `workers[..hw]`.
+    pub(crate) workers_hw: AtomicUsize,
+    pub(crate) monitor: Monitor,
+    pub(crate) blocking_threshold: std::time::Duration,
+    pub(crate) timeslice: std::time::Duration,
+    /// The timeslice in TSC ticks; 0 until the monitor has calibrated the TSC.
+    pub(crate) timeslice_ticks: AtomicU64,
     pub(crate) injector: Injector,
     pub(crate) idle: Idle,
     pub(crate) timers: Timers,
@@ -274,18 +315,21 @@ pub(crate) fn global() -> &'static Arc<Shared> {
 pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle<()>>) {
     install_panic_hook();
     crate::rt::overflow::install();
+    if let Some(n) = config.resolved_preempt_interval() {
+        crate::rt::preempt::set_interval(n);
+    }
     let n = config.resolved_workers();
+    let extra = config.resolved_max_extra_workers();
     let shared = Arc::new(Shared {
-        workers: (0..n)
-            .map(|_| WorkerShared {
-                queue: RunQueue::new(),
-                sleep: AtomicU32::new(SLEEP_EMPTY),
-                spawned: AtomicU64::new(0),
-                finished: AtomicU64::new(0),
-            })
-            .collect(),
+        workers: (0..n + extra).map(|_| WorkerShared::new()).collect(),
+        base_workers: n,
+        workers_hw: AtomicUsize::new(n),
+        monitor: Monitor::new(n, extra),
+        blocking_threshold: config.resolved_blocking_threshold(),
+        timeslice: config.resolved_timeslice(),
+        timeslice_ticks: AtomicU64::new(0),
         injector: Injector::new(),
-        idle: Idle::new(n),
+        idle: Idle::new(n, n + extra),
         timers: Timers::new(),
         timer_watcher: AtomicUsize::new(0),
         external_spawned: AtomicU64::new(0),
@@ -303,6 +347,7 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
                 .expect("smarm: failed to start a worker thread")
         })
         .collect();
+    crate::rt::monitor::start(&shared);
     (shared, handles)
 }
 
@@ -327,6 +372,7 @@ pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::Join
     for h in handles {
         let _ = h.join();
     }
+    crate::rt::monitor::stop(shared);
     shared.timers.clear();
 }
 
@@ -421,6 +467,7 @@ where
             joiner: UnsafeCell::new(None),
             timer: UnsafeCell::new(None),
             locals: UnsafeCell::new(Default::default()),
+            no_preempt: AtomicU32::new(0),
         }),
     });
     pid::fill(pid, task.clone());
@@ -450,6 +497,12 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
         .rt();
     match local_worker(rt) {
         Some(w) if to_back => {
+            w.local_queue().push(task, &w.shared.injector);
+            w.shared.notify();
+        }
+        Some(w) if w.shared.workers[w.index].is_stuck() => {
+            // The running green thread holds this worker (a hog, or a blocking std call soon):
+            // the run-next slot would strand the task, so it goes where thieves can reach it.
             w.local_queue().push(task, &w.shared.injector);
             w.shared.notify();
         }

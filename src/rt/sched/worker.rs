@@ -11,7 +11,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Instant;
 
 use super::{
@@ -57,6 +57,7 @@ pub(crate) struct Worker {
 pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // The stack-overflow handler runs on it (a green thread's own stack has no room left).
     let _alt_stack = crate::rt::overflow::AltStack::ensure();
+    let extra = index >= shared.base_workers;
     let worker = Worker {
         index,
         shared,
@@ -65,7 +66,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         run_next: Cell::new(None),
         run_next_streak: Cell::new(0),
         tick: Cell::new(0),
-        searching: Cell::new(false),
+        // An extra worker is counted as searching when the monitor adds it (idle.rs).
+        searching: Cell::new(extra),
         stacks: UnsafeCell::new(Vec::new()),
         pids: UnsafeCell::new(Vec::new()),
         ids: Cell::new((0, 0)),
@@ -75,6 +77,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     set_current_worker(&worker);
     worker.main_loop();
     set_current_worker(ptr::null());
+    if index >= worker.shared.base_workers {
+        crate::rt::monitor::release_slot(&worker.shared, index);
+    }
 }
 
 impl Worker {
@@ -101,10 +106,14 @@ impl Worker {
         if self.searching.replace(false) && self.shared.idle.transition_from_searching() {
             self.shared.notify(); // idle.rs rule 2
         }
+        let ws = &self.shared.workers[self.index];
         loop {
             // SAFETY: only green tasks are queued.
             let g = unsafe { task.green.as_ref().unwrap_unchecked() };
             self.current.set(Arc::as_ptr(&task));
+            // Odd while a green thread runs (see `rt::monitor`); plain stores, only we write it.
+            let run = ws.runs.load(Relaxed) + 1;
+            ws.runs.store(run, Relaxed);
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
             // other worker can hold it (it was taken from exactly one queue or slot).
@@ -116,6 +125,7 @@ impl Worker {
                 )
             };
             self.current.set(ptr::null());
+            ws.runs.store(run + 1, Relaxed);
             // SAFETY: the task is switched out; we are the only thread touching its context.
             unsafe {
                 let sp = *g.ctx.get();
@@ -223,7 +233,7 @@ impl Worker {
 
     fn steal(&self) -> Option<Arc<Task>> {
         let shared = &*self.shared;
-        let n = shared.workers.len();
+        let n = shared.workers_hw.load(Relaxed);
         // Even a lone worker becomes a searcher: idle.rs rule 3 (the last searcher re-checks the
         // queues before it sleeps) is what closes the lost-wake-up window for it too.
         if self.searching.get() || shared.idle.transition_to_searching() {
@@ -273,7 +283,9 @@ impl Worker {
     fn has_work(&self) -> bool {
         let shared = &*self.shared;
         !shared.injector.is_empty()
-            || shared.workers.iter().any(|w| !w.queue.is_empty())
+            || shared.workers[..shared.workers_hw.load(SeqCst)]
+                .iter()
+                .any(|w| !w.queue.is_empty())
             || shared
                 .timers
                 .until_next(Instant::now())
@@ -295,16 +307,23 @@ impl Worker {
             }
             return true;
         }
+        let extra = self.index >= shared.base_workers;
+        let slept_at = Instant::now();
         loop {
             let watcher = shared
                 .timer_watcher
                 .compare_exchange(0, self.index + 1, SeqCst, SeqCst)
                 .is_ok();
-            let timeout = if watcher {
+            let mut timeout = if watcher {
                 shared.timers.until_next(Instant::now())
             } else {
                 None
             };
+            if extra {
+                // An extra worker sleeps at most one blocking threshold before it may retire.
+                let t = shared.blocking_threshold;
+                timeout = Some(timeout.map_or(t, |d| d.min(t)));
+            }
             if !timeout.is_some_and(|d| d.is_zero()) {
                 shared.park_worker(self.index, timeout);
             }
@@ -330,6 +349,14 @@ impl Worker {
                     self.searching.set(true);
                 }
                 return true;
+            }
+            // An extra worker that has been idle for a whole threshold retires: whatever held
+            // its worker has passed (or the monitor starts another when needed).
+            if extra
+                && slept_at.elapsed() >= shared.blocking_threshold
+                && shared.idle.retire(self.index)
+            {
+                return false;
             }
             // A spurious wake-up or a re-armed timer: sleep again.
         }
