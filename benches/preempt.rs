@@ -12,6 +12,9 @@
 //! `cargo bench --bench preempt` (without `--features preempt`: the bench installs its own
 //! allocator).
 
+// With `--features preempt` the library installs its own allocator and `Switch` stays unused.
+#![cfg_attr(feature = "preempt", allow(dead_code))]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,8 +128,7 @@ fn ticker_lateness(config: Config) -> Vec<Duration> {
         for h in hogs {
             h.join().unwrap();
         }
-        let v = std::mem::take(&mut *out.lock().unwrap());
-        v
+        std::mem::take(&mut *out.lock().unwrap())
     });
     PREEMPTING.store(false, Ordering::Relaxed);
     let mut s = samples;
