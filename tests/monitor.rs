@@ -120,3 +120,29 @@ fn extra_workers_retire_and_the_runtime_still_shuts_down() {
         );
     }
 }
+
+#[test]
+fn an_unwinding_drop_that_waits_for_another_green_thread_completes_on_one_worker() {
+    use smarm::sync::mpsc;
+    // A green thread that parks while unwinding keeps its OS thread (std counts panics per OS
+    // thread), so on one worker nothing else could run — until the monitor sees the worker stuck
+    // and an extra worker runs the green thread it waits for.
+    struct JoinOnDrop(Option<(mpsc::Sender<u32>, thread::JoinHandle<u32>)>);
+    impl Drop for JoinOnDrop {
+        fn drop(&mut self) {
+            let (tx, h) = self.0.take().unwrap();
+            tx.send(7).unwrap();
+            assert_eq!(h.join().unwrap(), 7);
+        }
+    }
+    let panicked = run(Config::new().workers(1), || {
+        let (tx, rx) = mpsc::channel::<u32>();
+        let other = thread::spawn(move || rx.recv().unwrap());
+        let h = thread::spawn(move || {
+            let _g = JoinOnDrop(Some((tx, other)));
+            panic!("unwinding on purpose");
+        });
+        h.join().is_err()
+    });
+    assert!(panicked);
+}
