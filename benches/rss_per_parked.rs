@@ -117,6 +117,20 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);
+    // Each green thread's stack is two kernel mappings: raise `vm.max_map_count` for the run when
+    // we may (root), and say so; otherwise the children stop at the limit with smarm's error.
+    const MAP_COUNT: &str = "/proc/sys/vm/max_map_count";
+    let old: usize = std::fs::read_to_string(MAP_COUNT)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let needed = 2 * n + 10_000;
+    let raised = old < needed && std::fs::write(MAP_COUNT, needed.to_string()).is_ok();
+    if raised {
+        println!("raised vm.max_map_count from {old} to {needed} for this run");
+    } else if old < needed {
+        println!("vm.max_map_count is {old}: fewer than {n} green threads will fit (not root)");
+    }
     let me = std::env::current_exe().unwrap();
     let mut runs: Vec<(String, usize)> = [2 << 20, 256 << 10, 64 << 10]
         .iter()
@@ -132,5 +146,8 @@ fn main() {
         if !out.status.success() {
             eprintln!("{kind}: {}", String::from_utf8_lossy(&out.stderr));
         }
+    }
+    if raised {
+        let _ = std::fs::write(MAP_COUNT, old.to_string());
     }
 }
