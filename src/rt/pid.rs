@@ -189,6 +189,18 @@ pub(crate) fn release(pid: Pid, local: Option<&mut Vec<u32>>) -> Option<Arc<Task
     task
 }
 
+/// Hands a worker's free list back to the shared one (the worker is stopping), so that its
+/// indices are not lost to the table.
+pub(crate) fn return_local(local: &mut Vec<u32>) {
+    if !local.is_empty() {
+        TABLE
+            .free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(local);
+    }
+}
+
 /// The live task a Pid names, or `None` if it finished (even if its slot has a new occupant).
 #[allow(dead_code)]
 pub(crate) fn lookup(pid: Pid) -> Option<Arc<Task>> {

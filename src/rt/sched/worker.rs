@@ -77,6 +77,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     set_current_worker(&worker);
     worker.main_loop();
     set_current_worker(ptr::null());
+    // SAFETY: the loop has ended; nothing else uses this worker's caches now.
+    pid::return_local(unsafe { &mut *worker.pids.get() });
     if index >= worker.shared.base_workers {
         crate::rt::monitor::release_slot(&worker.shared, index);
     }
