@@ -193,6 +193,50 @@ fn waiters_block_until_the_running_initialiser_completes() {
 }
 
 #[test]
+fn force_waiters_of_a_panicking_initialiser_take_over_one_at_a_time() {
+    both(|| {
+        let once = Arc::new(Once::new());
+        let (in_tx, in_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let o = once.clone();
+        let runner = thread::spawn(move || {
+            o.call_once(|| {
+                in_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                panic!("first init fails");
+            })
+        });
+        in_rx.recv().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let (o, ran) = (once.clone(), ran.clone());
+                thread::spawn(move || {
+                    let mut saw = None;
+                    o.call_once_force(|s| {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        saw = Some(s.is_poisoned());
+                    });
+                    saw
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(20));
+        go_tx.send(()).unwrap();
+        assert!(runner.join().is_err());
+        let saw: Vec<_> = waiters.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            saw.iter().filter(|s| **s == Some(true)).count(),
+            1,
+            "{saw:?}"
+        );
+        assert_eq!(saw.iter().filter(|s| s.is_none()).count(), 3, "{saw:?}");
+        assert!(once.is_completed());
+    });
+}
+
+#[test]
 fn wait_blocks_until_completed_from_another_thread() {
     both(|| {
         let once = Arc::new(Once::new());
@@ -324,6 +368,41 @@ fn once_lock_wait_blocks_until_set_from_another_thread() {
         assert_eq!(h.join().unwrap(), 11);
         assert_eq!(*cell.wait(), 11);
     });
+}
+
+/// The same stranding as compat_rwlock's
+/// `a_woken_writer_runs_while_its_waker_is_blocked_in_a_std_call`, through a `OnceLock`: the
+/// setter wakes a green waiter and then blocks in a plain `std` call. Under std the waiter runs
+/// at once; under smarm it sits in the setter's worker's run-next slot until the setter makes a
+/// smarm call.
+#[test]
+#[cfg_attr(
+    not(feature = "compat-std"),
+    ignore = "bug: a green thread woken into the run-next slot of a worker that then blocks in a std call is stranded (monitor hands off only the local queue)"
+)]
+fn once_lock_a_woken_waiter_runs_while_the_setter_is_blocked_in_a_std_call() {
+    thread::spawn(|| {
+        let cell = Arc::new(OnceLock::new());
+        let got = Arc::new(AtomicBool::new(false));
+        let (c, g) = (cell.clone(), got.clone());
+        let h = thread::spawn(move || {
+            c.wait();
+            g.store(true, Ordering::SeqCst);
+        });
+        thread::sleep(Duration::from_millis(20)); // let it park in wait()
+        cell.set(1).unwrap(); // wakes the waiter
+        let t0 = std::time::Instant::now();
+        while !got.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1)); // a blocking std call
+        }
+        assert!(
+            got.load(Ordering::SeqCst),
+            "the woken waiter did not run while the setter was blocked"
+        );
+        h.join().unwrap();
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]
@@ -539,6 +618,38 @@ fn lazy_lock_a_panicking_initialiser_poisons_it() {
             panic_message(r.unwrap_err()),
             "LazyLock instance has previously been poisoned"
         );
+    });
+}
+
+#[test]
+fn lazy_lock_threads_waiting_on_a_panicking_initialiser_panic_poisoned() {
+    both(|| {
+        let (in_tx, in_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let go_rx = std::sync::Mutex::new(go_rx);
+        let lazy = Arc::new(LazyLock::new(move || -> u32 {
+            in_tx.send(()).unwrap();
+            go_rx.lock().unwrap().recv().unwrap();
+            panic!("slow init fails")
+        }));
+        let l = lazy.clone();
+        let first = thread::spawn(move || **l);
+        in_rx.recv().unwrap();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let l = lazy.clone();
+                thread::spawn(move || **l)
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(20));
+        go_tx.send(()).unwrap();
+        assert_eq!(panic_message(first.join().unwrap_err()), "slow init fails");
+        for h in waiters {
+            assert_eq!(
+                panic_message(h.join().unwrap_err()),
+                "LazyLock instance has previously been poisoned"
+            );
+        }
     });
 }
 

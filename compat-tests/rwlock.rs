@@ -392,6 +392,24 @@ fn no_writer_gets_in_between_a_downgrade() {
 }
 
 #[test]
+fn a_panic_while_holding_a_downgraded_guard_does_not_poison() {
+    both(|| {
+        let lock = Arc::new(RwLock::new(1));
+        let l2 = lock.clone();
+        let r = thread::spawn(move || {
+            let mut w = l2.write().unwrap();
+            *w = 2;
+            let _r = RwLockWriteGuard::downgrade(w);
+            panic!("reader now");
+        })
+        .join();
+        assert!(r.is_err());
+        assert!(!lock.is_poisoned());
+        assert_eq!(*lock.try_write().unwrap(), 2);
+    });
+}
+
+#[test]
 fn a_waiting_writer_is_not_starved_by_a_stream_of_readers() {
     both(|| {
         const READERS: usize = 4;
