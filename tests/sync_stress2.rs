@@ -242,3 +242,82 @@ fn os_and_green_threads_share_one_rwlock() {
         assert_eq!(*lock.read().unwrap(), (writes, writes));
     });
 }
+
+#[test]
+fn a_thousand_green_readers_queued_behind_a_writer_are_admitted_together() {
+    const READERS: usize = 1000;
+    rt::run(Config::new().workers(2), || {
+        for round in 0..3u64 {
+            let lock = Arc::new(RwLock::new(0u64));
+            let inside = Arc::new(AtomicUsize::new(0));
+            let mut w = lock.write().unwrap();
+            let hs: Vec<_> = (0..READERS)
+                .map(|_| {
+                    let (lock, inside) = (lock.clone(), inside.clone());
+                    thread::spawn(move || {
+                        let g = lock.read().unwrap();
+                        inside.fetch_add(1, Ordering::SeqCst);
+                        // Held until every reader is in: they all hold the lock at once.
+                        while inside.load(Ordering::SeqCst) < READERS {
+                            thread::yield_now();
+                        }
+                        *g
+                    })
+                })
+                .collect();
+            // Let them queue (most will), then hand the lock over.
+            for _ in 0..10 {
+                thread::yield_now();
+            }
+            assert_eq!(
+                inside.load(Ordering::SeqCst),
+                0,
+                "a reader got past the writer"
+            );
+            *w = round + 1;
+            drop(w);
+            for h in hs {
+                assert_eq!(h.join().unwrap(), round + 1);
+            }
+            assert!(lock.try_write().is_ok());
+        }
+    });
+}
+
+#[test]
+fn once_lock_raced_by_os_and_green_threads() {
+    rt::run(Config::new().workers(2), || {
+        for round in 0..200u64 {
+            let cell = Arc::new(OnceLock::new());
+            let once = Arc::new(Once::new());
+            let runs = Arc::new(AtomicUsize::new(0));
+            let (tx, rx) = mpsc::channel();
+            let body = |t: u64| {
+                let (cell, once, runs, tx) = (cell.clone(), once.clone(), runs.clone(), tx.clone());
+                move || {
+                    once.call_once(|| {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                    });
+                    let v = *cell.get_or_init(|| round * 10 + t);
+                    let waited = *cell.wait();
+                    tx.send((v, waited)).unwrap();
+                }
+            };
+            let os: Vec<_> = (0..2).map(|t| std::thread::spawn(body(t))).collect();
+            let green: Vec<_> = (2..6).map(|t| thread::spawn(body(t))).collect();
+            drop(tx);
+            let seen: Vec<(u64, u64)> = rx.iter().collect();
+            for h in green {
+                h.join().unwrap();
+            }
+            for h in os {
+                h.join().unwrap();
+            }
+            assert_eq!(seen.len(), 6);
+            assert_eq!(runs.load(Ordering::SeqCst), 1);
+            let v = seen[0].0;
+            assert!(seen.iter().all(|&(a, b)| a == v && b == v), "{seen:?}");
+            assert_eq!(cell.get(), Some(&v));
+        }
+    });
+}
