@@ -406,6 +406,30 @@ fn once_lock_a_woken_waiter_runs_while_the_setter_is_blocked_in_a_std_call() {
 }
 
 #[test]
+fn once_lock_a_thread_unwinding_can_wait_for_it_in_drop() {
+    struct WaitInDrop(Arc<OnceLock<u32>>, mpsc::Sender<()>);
+    impl Drop for WaitInDrop {
+        fn drop(&mut self) {
+            self.1.send(()).unwrap();
+            assert_eq!(*self.0.wait(), 4);
+        }
+    }
+    both(|| {
+        let cell = Arc::new(OnceLock::new());
+        let (tx, rx) = mpsc::channel();
+        let c = cell.clone();
+        let h = thread::spawn(move || {
+            let _w = WaitInDrop(c, tx);
+            panic!("unwind into a wait");
+        });
+        rx.recv().unwrap();
+        thread::sleep(Duration::from_millis(5));
+        cell.set(4).unwrap();
+        assert!(h.join().is_err());
+    });
+}
+
+#[test]
 fn once_lock_get_mut_take_into_inner() {
     both(|| {
         let mut c: OnceLock<Vec<u8>> = OnceLock::new();

@@ -289,6 +289,44 @@ fn a_write_guard_taken_while_already_panicking_does_not_poison() {
 }
 
 #[test]
+fn a_thread_unwinding_can_wait_for_a_contended_lock_in_drop() {
+    struct WriteInDrop(Arc<RwLock<u32>>, Arc<AtomicBool>);
+    impl Drop for WriteInDrop {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+            *self.0.write().unwrap() += 1; // blocks until the holder lets go
+        }
+    }
+    both(|| {
+        for _ in 0..5 {
+            let lock = Arc::new(RwLock::new(0u32));
+            let in_drop = Arc::new(AtomicBool::new(false));
+            let (l, d) = (lock.clone(), in_drop.clone());
+            let (held_tx, held_rx) = mpsc::channel();
+            let holder = thread::spawn(move || {
+                let mut g = l.write().unwrap();
+                held_tx.send(()).unwrap();
+                until("the other thread to reach its Drop", || {
+                    d.load(Ordering::SeqCst)
+                });
+                thread::sleep(Duration::from_millis(5));
+                *g += 10;
+            });
+            held_rx.recv().unwrap();
+            let (l, d) = (lock.clone(), in_drop.clone());
+            let unwinder = thread::spawn(move || {
+                let _w = WriteInDrop(l, d);
+                panic!("unwind into a contended lock");
+            });
+            assert!(unwinder.join().is_err());
+            holder.join().unwrap();
+            assert!(!lock.is_poisoned());
+            assert_eq!(*lock.read().unwrap(), 11);
+        }
+    });
+}
+
+#[test]
 fn poison_is_reported_by_into_inner_and_get_mut() {
     both(|| {
         let lock = Arc::new(RwLock::new(String::from("x")));
