@@ -294,10 +294,6 @@ fn once_bounds_match_std() {
 
 /// std's `OnceState` carries a `Cell`, so it is neither `Sync` nor `RefUnwindSafe`.
 #[test]
-#[cfg_attr(
-    not(feature = "compat-std"),
-    ignore = "std difference: smarm's OnceState is Sync and RefUnwindSafe, std's is neither"
-)]
 fn once_state_bounds_match_std() {
     assert!(implements!(OnceState: Send));
     assert!(!implements!(OnceState: Sync));
@@ -376,10 +372,6 @@ fn once_lock_wait_blocks_until_set_from_another_thread() {
 /// at once; under smarm it sits in the setter's worker's run-next slot until the setter makes a
 /// smarm call.
 #[test]
-#[cfg_attr(
-    not(feature = "compat-std"),
-    ignore = "bug: a green thread woken into the run-next slot of a worker that then blocks in a std call is stranded (monitor hands off only the local queue)"
-)]
 fn once_lock_a_woken_waiter_runs_while_the_setter_is_blocked_in_a_std_call() {
     thread::spawn(|| {
         let cell = Arc::new(OnceLock::new());

@@ -614,10 +614,6 @@ fn an_os_reader_and_a_green_writer_queue_behind_one_writer() {
 /// waker's worker's run-next slot, which the monitor does not hand off (it looks only at the
 /// local queue), so the writer is stranded until the waker makes a smarm call.
 #[test]
-#[cfg_attr(
-    not(feature = "compat-std"),
-    ignore = "bug: a green thread woken into the run-next slot of a worker that then blocks in a std call is stranded (monitor hands off only the local queue)"
-)]
 fn a_woken_writer_runs_while_its_waker_is_blocked_in_a_std_call() {
     let lock = Arc::new(RwLock::new(0u32));
     let got_in = Arc::new(AtomicBool::new(false));
@@ -706,10 +702,6 @@ fn guard_unwind_bounds_match_std() {
 
 /// std's read guard holds a `NonNull<T>`, so it is unwind-safe only for `T: RefUnwindSafe`.
 #[test]
-#[cfg_attr(
-    not(feature = "compat-std"),
-    ignore = "std difference: smarm's RwLockReadGuard<T> is UnwindSafe/RefUnwindSafe for every T"
-)]
 fn read_guard_unwind_bounds_follow_t_as_in_std() {
     type ReadGuardCell = RwLockReadGuard<'static, Cell<u8>>;
     assert!(!implements!(ReadGuardCell: UnwindSafe));

@@ -63,7 +63,9 @@ fn main() {
     // cost a page-table page each.
     let start = Instant::now();
     let result = std::panic::catch_unwind(|| {
-        run(Config::new().stack_size(64 * 1024), move || skynet(0, leaves))
+        run(Config::new().stack_size(64 * 1024), move || {
+            skynet(0, leaves)
+        })
     });
     let elapsed = start.elapsed();
     if raised {

@@ -148,6 +148,11 @@ fn run(shared: &Arc<Shared>) {
                     w.stuck_run.store(runs, Relaxed);
                     crate::rt::sched::WorkerShared::bump(&w.handoffs);
                 }
+                // What it woke last waits in its run-next slot: give it to everyone. (From now on
+                // its wakes go to its queue: `is_stuck`.)
+                if let Some(t) = w.take_run_next() {
+                    shared.injector.push(t);
+                }
                 stuck_with_work |= !w.queue.is_empty();
             }
         }

@@ -132,13 +132,13 @@ fn slow_check() {
     let _ = SLICE.try_with(|s| s.set((run, start, true)));
     ws.stuck_run.store(run, Relaxed);
     WorkerShared::bump(&ws.preemptions);
-    // What this green thread woke last sits in the run-next slot, which only this worker can take:
-    // move it to the stealable queue. Neither call allocates nor takes a lock, so this is sound
+    // What this green thread woke last sits in the run-next slot: move it to the stealable queue
+    // now rather than wait for the monitor to take it. Neither call allocates nor takes a lock, so this is sound
     // even when the allocation that brought us here came from inside the runtime.
-    if let Some(t) = w.run_next.take()
+    if let Some(t) = ws.take_run_next()
         && let Err(t) = w.local_queue().try_push(t)
     {
-        w.run_next.set(Some(t));
+        drop(ws.replace_run_next(t)); // the queue is full: leave it (the slot was empty)
     }
     w.shared.monitor.poke();
 }

@@ -48,6 +48,8 @@ pub struct Once {
 /// What a [`Once::call_once_force`] closure is told, as `std::sync::OnceState`.
 pub struct OnceState {
     poisoned: bool,
+    /// std's carries a `Cell`: `Send` but neither `Sync` nor `RefUnwindSafe`; so is ours.
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
 impl OnceState {
@@ -158,6 +160,7 @@ impl Once {
                     };
                     f(&OnceState {
                         poisoned: s & STATE == POISONED,
+                        _not_sync: std::marker::PhantomData,
                     });
                     done.set_to = COMPLETE;
                     return;

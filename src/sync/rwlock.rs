@@ -243,8 +243,9 @@ impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
-    /// A guard stays with the thread that locked (std's guard is `!Send` too).
-    _not_send: PhantomData<*const ()>,
+    /// A guard stays with the thread that locked (std's guard is `!Send` too); and, as std's
+    /// (which holds a pointer to the data), it is unwind-safe only when `T` is `RefUnwindSafe`.
+    _not_send: PhantomData<(*const (), &'a T)>,
 }
 
 // SAFETY: as std's: sharing the guard shares `&T`.

@@ -27,7 +27,7 @@ use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -63,6 +63,11 @@ const SLEEP_PARKED: u32 = 2;
 /// its spawn/finish counters (written only by the worker itself, read by `Shared::quiescent`).
 pub(crate) struct WorkerShared {
     pub(crate) queue: RunQueue,
+    /// The *run next* slot: the green thread the running one woke last (an `Arc` from
+    /// `into_raw`, or null). The worker fills and empties it with one swap; it is atomic so that
+    /// the monitor can take it from a worker stuck in a blocking call, which would otherwise strand
+    /// it there until the call returns.
+    run_next: AtomicPtr<Task>,
     sleep: AtomicU32,
     pub(crate) spawned: AtomicU64,
     pub(crate) finished: AtomicU64,
@@ -78,6 +83,12 @@ pub(crate) struct WorkerShared {
     pub(crate) handoffs: AtomicU64,
 }
 
+impl Drop for WorkerShared {
+    fn drop(&mut self) {
+        drop(self.take_run_next());
+    }
+}
+
 impl WorkerShared {
     /// Adds one to a counter only this worker writes: a plain store, no locked instruction.
     pub(crate) fn bump(counter: &AtomicU64) {
@@ -87,6 +98,7 @@ impl WorkerShared {
     fn new() -> WorkerShared {
         WorkerShared {
             queue: RunQueue::new(),
+            run_next: AtomicPtr::new(std::ptr::null_mut()),
             sleep: AtomicU32::new(SLEEP_EMPTY),
             spawned: AtomicU64::new(0),
             finished: AtomicU64::new(0),
@@ -95,6 +107,25 @@ impl WorkerShared {
             preemptions: AtomicU64::new(0),
             handoffs: AtomicU64::new(0),
         }
+    }
+
+    /// Puts `task` in the run-next slot, returning what was there.
+    #[inline]
+    pub(crate) fn replace_run_next(&self, task: Arc<Task>) -> Option<Arc<Task>> {
+        let old = self.run_next.swap(Arc::into_raw(task) as *mut Task, AcqRel);
+        // SAFETY: a non-null slot value is an `Arc::into_raw` reference the swap made ours.
+        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+    }
+
+    /// Empties the run-next slot (from any thread).
+    #[inline]
+    pub(crate) fn take_run_next(&self) -> Option<Arc<Task>> {
+        if self.run_next.load(Relaxed).is_null() {
+            return None;
+        }
+        let old = self.run_next.swap(std::ptr::null_mut(), AcqRel);
+        // SAFETY: as in `replace_run_next`.
+        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
     }
 
     /// Whether the green thread running on this worker has been found stuck (or reported past
@@ -507,7 +538,7 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
             w.shared.notify();
         }
         Some(w) => {
-            if let Some(prev) = w.run_next.replace(Some(task)) {
+            if let Some(prev) = w.shared.workers[w.index].replace_run_next(task) {
                 w.local_queue().push(prev, &w.shared.injector);
                 w.shared.notify();
             }
@@ -555,7 +586,7 @@ pub(crate) fn hand_off_local_work() {
         return;
     };
     let mut moved = Vec::new();
-    moved.extend(w.run_next.take());
+    moved.extend(w.shared.workers[w.index].take_run_next());
     while let Some(t) = w.local_queue().pop() {
         moved.push(t);
     }

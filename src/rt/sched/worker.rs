@@ -40,7 +40,6 @@ pub(crate) struct Worker {
     pub(crate) sched_ctx: UnsafeCell<usize>,
     /// The green thread running now (null in the scheduler loop).
     pub(crate) current: Cell<*const Task>,
-    pub(crate) run_next: Cell<Option<Arc<Task>>>,
     run_next_streak: Cell<u32>,
     tick: Cell<u32>,
     searching: Cell<bool>,
@@ -63,7 +62,6 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         shared,
         sched_ctx: UnsafeCell::new(0),
         current: Cell::new(ptr::null()),
-        run_next: Cell::new(None),
         run_next_streak: Cell::new(0),
         tick: Cell::new(0),
         // An extra worker is counted as searching when the monitor adds it (idle.rs).
@@ -87,6 +85,11 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
 impl Worker {
     pub(crate) fn local_queue(&self) -> &RunQueue {
         &self.shared.workers[self.index].queue
+    }
+
+    /// The part of this worker that other threads may touch (queue, run-next slot, counters).
+    pub(crate) fn shared_part(&self) -> &WorkerShared {
+        &self.shared.workers[self.index]
     }
 
     fn main_loop(&self) {
@@ -208,7 +211,7 @@ impl Worker {
                 return Some(t);
             }
         }
-        if let Some(t) = self.run_next.take() {
+        if let Some(t) = self.shared_part().take_run_next() {
             let streak = self.run_next_streak.get();
             if streak < RUN_NEXT_STREAK {
                 self.run_next_streak.set(streak + 1);
@@ -227,7 +230,11 @@ impl Worker {
             return Some(t);
         }
         self.fire_timers();
-        if let Some(t) = self.run_next.take().or_else(|| self.local_queue().pop()) {
+        if let Some(t) = self
+            .shared_part()
+            .take_run_next()
+            .or_else(|| self.local_queue().pop())
+        {
             return Some(t);
         }
         self.steal()
