@@ -234,3 +234,33 @@ fn timers_while_base_worker_blocked() {
         assert!(worst < Duration::from_millis(60), "timer late: {worst:?}");
     });
 }
+
+/// The same lost timer wake-up with the default configuration (10 ms threshold, 64 extra
+/// workers): a green thread blocking 15 ms in a std call, then a 30 ms `smarm::thread::sleep`.
+#[test]
+#[ignore = "bug: timer watch handed to a retiring extra worker is lost (default config); smarm::thread::sleep never returns"]
+fn default_config_smarm_sleep_after_std_blocking_is_never_woken() {
+    bounded(15, || {
+        for _ in 0..16 {
+            run(Config::new().workers(1), || {
+                for _ in 0..4 {
+                    let hs: Vec<_> = (0..20)
+                        .map(|k| {
+                            smarm::thread::spawn(move || {
+                                if k % 5 == 0 {
+                                    std::thread::sleep(Duration::from_millis(15));
+                                } else {
+                                    smarm::thread::yield_now();
+                                }
+                            })
+                        })
+                        .collect();
+                    for h in hs {
+                        h.join().unwrap();
+                    }
+                    smarm::thread::sleep(Duration::from_millis(30));
+                }
+            });
+        }
+    });
+}
