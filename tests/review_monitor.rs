@@ -264,3 +264,79 @@ fn default_config_smarm_sleep_after_std_blocking_is_never_woken() {
         }
     });
 }
+
+/// Detached green threads that block in std calls (so extra workers run some of them and
+/// retire): `run` must wait for every one, counted across base and extra worker slots.
+#[test]
+fn run_waits_for_detached_threads_spread_over_extra_workers() {
+    bounded(30, || {
+        for it in 0..30 {
+            let done = Arc::new(AtomicUsize::new(0));
+            let d = done.clone();
+            run(
+                Config::new()
+                    .workers(1 + it % 2)
+                    .blocking_threshold(Duration::from_micros(200))
+                    .max_extra_workers(3),
+                move || {
+                    for k in 0..60 {
+                        let d = d.clone();
+                        drop(smarm::thread::spawn(move || {
+                            if k % 4 == 0 {
+                                std::thread::sleep(Duration::from_micros(300));
+                            }
+                            for _ in 0..k % 3 {
+                                smarm::thread::yield_now();
+                            }
+                            d.fetch_add(1, SeqCst);
+                        }));
+                    }
+                },
+            );
+            assert_eq!(done.load(SeqCst), 60, "run returned before its detached threads ended");
+        }
+    });
+}
+
+/// RwLock and Barrier waits beside workers stuck in std calls (waiters parked on a stuck worker's
+/// run-next slot must be handed on by the monitor).
+#[test]
+fn rwlock_and_barrier_beside_blocking_calls() {
+    bounded(30, || {
+        for _ in 0..10 {
+            run(
+                Config::new()
+                    .workers(1)
+                    .blocking_threshold(Duration::from_micros(300))
+                    .max_extra_workers(2),
+                || {
+                    let lock = Arc::new(smarm::sync::RwLock::new(0u32));
+                    let bar = Arc::new(smarm::sync::Barrier::new(6));
+                    let hs: Vec<_> = (0..6)
+                        .map(|i| {
+                            let (lock, bar) = (lock.clone(), bar.clone());
+                            smarm::thread::spawn(move || {
+                                for r in 0..20 {
+                                    if (i + r) % 3 == 0 {
+                                        let mut g = lock.write().unwrap();
+                                        *g += 1;
+                                        if r % 5 == 0 {
+                                            std::thread::sleep(Duration::from_micros(500));
+                                        }
+                                    } else {
+                                        let _g = lock.read().unwrap();
+                                    }
+                                    bar.wait();
+                                }
+                            })
+                        })
+                        .collect();
+                    for h in hs {
+                        h.join().unwrap();
+                    }
+                    assert_eq!(*lock.read().unwrap(), 40);
+                },
+            );
+        }
+    });
+}

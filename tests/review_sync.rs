@@ -120,8 +120,8 @@ fn rwlock_round(workers: usize, threads: usize, iters: usize) {
 #[test]
 fn rwlock_stress_one_worker() {
     bounded(30, || {
-        for _ in 0..20 {
-            rwlock_round(1, 16, 400)
+        for _ in 0..100 {
+            rwlock_round(1, 16, 800)
         }
     });
 }
@@ -129,8 +129,8 @@ fn rwlock_stress_one_worker() {
 #[test]
 fn rwlock_stress_two_workers() {
     bounded(30, || {
-        for _ in 0..20 {
-            rwlock_round(2, 16, 400)
+        for _ in 0..100 {
+            rwlock_round(2, 16, 800)
         }
     });
 }
