@@ -4,7 +4,12 @@ use smarm::sync::{Arc, mpsc};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+/// The tests of this file run one at a time: one of them counts the process's threads, which the
+/// others' runtimes would disturb.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         f();
@@ -12,7 +17,9 @@ fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
     });
     match rx.recv_timeout(Duration::from_secs(secs)) {
         Ok(()) => {}
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hang: did not finish in {secs}s"),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("hang: did not finish in {secs}s")
+        }
         Err(e) => panic!("scenario panicked: {e:?}"),
     }
 }
@@ -151,7 +158,12 @@ fn churn(timers: bool) {
         while threads_now() > before && t0.elapsed() < Duration::from_secs(2) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(threads_now() <= before, "threads leaked: {} > {}", threads_now(), before);
+        assert!(
+            threads_now() <= before,
+            "threads leaked: {} > {}",
+            threads_now(),
+            before
+        );
     });
 }
 
@@ -164,7 +176,6 @@ fn extra_worker_churn_and_shutdown_without_timers() {
 /// about to retire: it retires without taking the watch, the base worker sleeps with no timeout,
 /// and a green thread in `smarm::thread::sleep` is never woken (`run` hangs).
 #[test]
-#[ignore = "bug: timer watch handed to a retiring extra worker is lost; smarm::thread::sleep never returns"]
 fn extra_worker_churn_with_timers_lost_timer_wakeup() {
     churn(true);
 }
@@ -172,7 +183,6 @@ fn extra_worker_churn_with_timers_lost_timer_wakeup() {
 /// The same bug, smallest shape: one base worker, tasks that block it in std calls (so extra
 /// workers start), then the main green thread sleeps on a smarm timer while extras retire.
 #[test]
-#[ignore = "bug: timer watch handed to a retiring extra worker is lost; smarm::thread::sleep never returns"]
 fn smarm_sleep_after_blocking_burst_is_never_woken() {
     bounded(10, || {
         for _ in 0..20 {
@@ -239,7 +249,6 @@ fn timers_while_base_worker_blocked() {
 /// The same lost timer wake-up with the default configuration (10 ms threshold, 64 extra
 /// workers): a green thread blocking 15 ms in a std call, then a 30 ms `smarm::thread::sleep`.
 #[test]
-#[ignore = "bug: timer watch handed to a retiring extra worker is lost (default config); smarm::thread::sleep never returns"]
 fn default_config_smarm_sleep_after_std_blocking_is_never_woken() {
     bounded(15, || {
         for _ in 0..16 {
@@ -294,7 +303,11 @@ fn run_waits_for_detached_threads_spread_over_extra_workers() {
                     }
                 },
             );
-            assert_eq!(done.load(SeqCst), 60, "run returned before its detached threads ended");
+            assert_eq!(
+                done.load(SeqCst),
+                60,
+                "run returned before its detached threads ended"
+            );
         }
     });
 }

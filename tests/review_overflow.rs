@@ -21,7 +21,10 @@ fn run_child(case: &str) -> (Option<i32>, String) {
         .env(CHILD, case)
         .output()
         .expect("re-running the test binary");
-    (out.status.signal(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.signal(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -64,12 +67,18 @@ fn child() {
 fn os_thread_overflow_is_still_reported_by_std() {
     let (sig, stderr) = run_child("os-thread");
     assert_eq!(sig, Some(libc::SIGABRT), "stderr: {stderr}");
-    assert!(stderr.contains("'os-diver'") && stderr.contains("has overflowed its stack"), "{stderr}");
+    assert!(
+        stderr.contains("'os-diver'") && stderr.contains("has overflowed its stack"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn green_overflow_on_an_extra_worker_is_reported() {
     let (sig, stderr) = run_child("extra-worker");
     assert_eq!(sig, Some(libc::SIGABRT), "stderr: {stderr}");
-    assert!(stderr.contains("'extra-diver'") && stderr.contains("has overflowed its stack"), "{stderr}");
+    assert!(
+        stderr.contains("'extra-diver'") && stderr.contains("has overflowed its stack"),
+        "{stderr}"
+    );
 }

@@ -14,7 +14,9 @@ fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
     });
     match rx.recv_timeout(Duration::from_secs(secs)) {
         Ok(()) => {}
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hang: did not finish in {secs}s"),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("hang: did not finish in {secs}s")
+        }
         Err(e) => panic!("scenario panicked: {e:?}"),
     }
 }

@@ -12,7 +12,9 @@ fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
     });
     match rx.recv_timeout(Duration::from_secs(secs)) {
         Ok(()) => {}
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("hang: did not finish in {secs}s"),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("hang: did not finish in {secs}s")
+        }
         Err(e) => panic!("scenario panicked: {e:?}"),
     }
 }
@@ -154,15 +156,16 @@ fn once_and_oncelock_stress() {
                                     smarm::thread::yield_now();
                                 }
                                 // First initialiser of even rounds panics.
-                                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    once.call_once_force(|st| {
-                                        if round % 2 == 0 && !st.is_poisoned() {
-                                            smarm::thread::yield_now();
-                                            panic!("first init fails");
-                                        }
-                                        runs.fetch_add(1, SeqCst);
-                                    })
-                                }));
+                                let r =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        once.call_once_force(|st| {
+                                            if round % 2 == 0 && !st.is_poisoned() {
+                                                smarm::thread::yield_now();
+                                                panic!("first init fails");
+                                            }
+                                            runs.fetch_add(1, SeqCst);
+                                        })
+                                    }));
                                 let _ = r;
                                 let v = *cell.get_or_init(|| {
                                     smarm::thread::yield_now();
@@ -175,7 +178,9 @@ fn once_and_oncelock_stress() {
                         .collect();
                     let vs: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
                     assert!(vs.iter().all(|&v| v == vs[0]));
-                    once.call_once_force(|_| { runs.fetch_add(1, SeqCst); });
+                    once.call_once_force(|_| {
+                        runs.fetch_add(1, SeqCst);
+                    });
                     assert_eq!(runs.load(SeqCst), 1, "Once ran twice (round {round})");
                     assert!(once.is_completed());
                 }

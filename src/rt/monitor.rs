@@ -161,6 +161,14 @@ fn run(shared: &Arc<Shared>) {
         } else {
             (tick * 2).min(threshold)
         };
+        // Backstop for the timer watch: pending timers with no sleeper watching them (a watch
+        // lost between workers coming and going) — wake a sleeper, which takes the watch.
+        if !shared.timers.is_empty()
+            && shared.timer_watcher.load(SeqCst) == 0
+            && let Some(i) = shared.idle.another_sleeper(usize::MAX, shared.base_workers)
+        {
+            shared.unpark_worker(i);
+        }
         if stuck == 0 {
             continue;
         }

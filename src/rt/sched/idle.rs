@@ -156,8 +156,12 @@ impl Idle {
     }
 
     /// Some sleeping worker other than `me`, left registered as asleep (a spurious wake-up for
-    /// it: it re-arms its sleep, taking the timer watch if that is free).
-    pub(crate) fn another_sleeper(&self, me: usize) -> Option<usize> {
-        self.lock().iter().copied().find(|&w| w != me)
+    /// it: it re-arms its sleep, taking the timer watch if that is free). A base worker (index
+    /// below `base`) is preferred: it never retires, so a watch handed to it is not lost.
+    pub(crate) fn another_sleeper(&self, me: usize, base: usize) -> Option<usize> {
+        let sleepers = self.lock();
+        let mut others = sleepers.iter().copied().filter(|&w| w != me);
+        let first = others.clone().find(|&w| w < base);
+        first.or_else(|| others.next())
     }
 }

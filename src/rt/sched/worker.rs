@@ -341,7 +341,8 @@ impl Worker {
                 // Leaving the watch with timers pending: wake a sleeper so that it takes the
                 // watch, or deadlines would wait until this worker runs dry again.
                 if !shared.timers.is_empty()
-                    && let Some(other) = shared.idle.another_sleeper(self.index)
+                    && let Some(other) =
+                        shared.idle.another_sleeper(self.index, shared.base_workers)
                 {
                     shared.unpark_worker(other);
                 }
@@ -361,8 +362,11 @@ impl Worker {
             }
             // An extra worker that has been idle for a whole threshold retires: whatever held
             // its worker has passed (or the monitor starts another when needed).
+            // Never retire leaving pending timers unwatched (the watch may have been handed to us
+            // by another worker leaving it): loop back and take the watch instead.
             if extra
                 && slept_at.elapsed() >= shared.blocking_threshold
+                && (shared.timers.is_empty() || shared.timer_watcher.load(SeqCst) != 0)
                 && shared.idle.retire(self.index)
             {
                 return false;
