@@ -35,12 +35,12 @@ fn rwlock_round(workers: usize, threads: usize, iters: usize) {
             .map(|i| {
                 let (lock, inside) = (lock.clone(), inside.clone());
                 smarm::thread::spawn(move || {
-                    let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (i as u64 + 1) * 7919;
+                    let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ ((i as u64 + 1) * 7919);
                     let mut writes = 0u64;
                     for _ in 0..iters {
                         let r = rng(&mut seed);
                         match r % 6 {
-                            0 | 1 | 2 => {
+                            0..=2 => {
                                 let g = lock.read().unwrap();
                                 assert!(inside.fetch_add(1, SeqCst) >= 0, "reader beside writer");
                                 if r & 64 != 0 {
