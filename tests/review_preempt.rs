@@ -2,7 +2,7 @@
 //! Review stress for the preempting allocator: slow_check re-entered from runtime code (queue
 //! overflow, run-next swaps, wakes) must never corrupt the run queue, lose or double-run a task.
 use smarm::rt::{Config, run};
-use smarm::sync::{Arc, Mutex, mpsc};
+use smarm::sync::{Arc, mpsc};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
