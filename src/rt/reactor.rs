@@ -1,0 +1,494 @@
+//! The reactor: one epoll instance for the process, and the readiness protocol that lets a thread
+//! (green or OS) block on a socket without blocking its worker.
+//!
+//! ## Registrations
+//! A socket is registered at most once, the first time an operation on it would block, and stays
+//! registered until it is closed: one edge-triggered registration for
+//! `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`. Its [`ScheduledIo`] keeps, per direction (read,
+//! write), a readiness *sequence number* and a list of waiters. The epoll event's user data is a
+//! pointer to the `ScheduledIo`, kept alive by a strong reference the reactor owns while the
+//! registration exists.
+//!
+//! ## Waiting without lost wake-ups
+//! An I/O operation ([`Source::io`]) is: read the direction's sequence number `seq`; try the
+//! syscall; if it would block, lock the direction's waiter list, and **if the sequence number is
+//! still `seq`**, link a waiter and park (else retry at once). The reactor, for every event,
+//! locks the list, bumps the sequence number, takes every waiter off, unlocks and unparks them.
+//! The bump and the check happen under the same lock, so either the event is seen by the check
+//! (the waiter retries) or the waiter is on the list when the reactor takes it (it is woken).
+//! An event that predates the `seq` load cannot be lost either: the data it announced was
+//! already there for the syscall. And an edge that arrives after the syscall failed is a new
+//! event (edge-triggered epoll re-arms when the reactor fetches an event), so it bumps the number
+//! after our load. Registering lazily keeps this true: `EPOLL_CTL_ADD` queues an event at once if
+//! the socket is already ready, which bumps the number from the 0 the waiter read.
+//! Timeouts are `park`'s deadlines; a waiter that times out unlinks itself
+//! ([`WaitList::wait`]), so a later event never wakes a thread that has moved on.
+//!
+//! ## No stale wake-ups after close
+//! A socket is dropped only when nobody waits on it (waiting borrows it). Its `Drop` removes the
+//! registration (`EPOLL_CTL_DEL`) *before* the fd is closed, so the fd number cannot be reused
+//! while registered. The reactor may still hold an event for it, fetched by an `epoll_wait` that
+//! began before the removal; so the reactor's reference is not dropped at once but moved to a
+//! *release list*, which the reactor empties only after it has handled the batch it is working
+//! on: every batch that could name the registration began before the removal, so it is either
+//! that batch or an earlier one. Events for a released registration are thus never dereferenced.
+//!
+//! ## Who polls
+//! This first version runs the reactor on one dedicated OS thread (`smarm-reactor`) that blocks
+//! in `epoll_wait` and unparks waiters (from outside the workers: they go to the runtime's
+//! injector). It serves every runtime and plain OS threads alike, and needs no change to the
+//! workers' idle protocol. The price is one extra thread hand-off per wake; see the README for
+//! figures.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::rt::waitlist::{Node, WaitList};
+
+/// Events fetched per `epoll_wait`.
+const EVENTS_PER_POLL: usize = 1024;
+/// The eventfd's epoll user data (a `ScheduledIo` pointer is never this small and odd).
+const WAKER_TOKEN: u64 = 1;
+/// Released registrations that make the reactor wake to free them, without an event to wake it.
+const RELEASE_BATCH: usize = 256;
+
+/// Which way an operation moves data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// One direction of a registration: how many readiness events it has seen, and who waits.
+struct Direction {
+    seq: AtomicU64,
+    waiters: WaitList<()>,
+}
+
+impl Direction {
+    const fn new() -> Direction {
+        Direction {
+            seq: AtomicU64::new(0),
+            waiters: WaitList::new(()),
+        }
+    }
+
+    /// An event for this direction: bump the sequence number and wake every waiter.
+    fn ready(&self) {
+        let mut locked = self.waiters.lock();
+        self.seq.fetch_add(1, Ordering::Release);
+        let first = locked.notify_one();
+        let rest = if first.is_some() {
+            locked.notify_all()
+        } else {
+            Vec::new()
+        };
+        drop(locked);
+        if let Some(w) = first {
+            w.wake();
+        }
+        for w in rest {
+            w.wake();
+        }
+    }
+
+    /// Parks until the sequence number moves past `seen` or `deadline` passes. Returns `false`
+    /// on timeout.
+    fn wait(&self, seen: u64, deadline: Option<Instant>) -> bool {
+        let locked = self.waiters.lock();
+        if self.seq.load(Ordering::Acquire) != seen {
+            return true;
+        }
+        let mut node = Node::new();
+        self.waiters.wait(locked, &mut node, deadline)
+    }
+}
+
+/// A registration's readiness state, shared by the socket and the reactor.
+pub(crate) struct ScheduledIo {
+    read: Direction,
+    write: Direction,
+}
+
+impl ScheduledIo {
+    fn new() -> ScheduledIo {
+        ScheduledIo {
+            read: Direction::new(),
+            write: Direction::new(),
+        }
+    }
+
+    fn dir(&self, interest: Interest) -> &Direction {
+        match interest {
+            Interest::Read => &self.read,
+            Interest::Write => &self.write,
+        }
+    }
+
+    /// Dispatches the epoll event mask `events` to the directions it concerns.
+    fn dispatch(&self, events: u32) {
+        let read =
+            (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR)
+                as u32;
+        let write = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        if events & read != 0 {
+            self.read.ready();
+        }
+        if events & write != 0 {
+            self.write.ready();
+        }
+    }
+}
+
+/// The process's epoll instance and the thread that polls it.
+pub(crate) struct Reactor {
+    epoll: OwnedFd,
+    /// Wakes the reactor thread (to free released registrations).
+    waker: OwnedFd,
+    /// Registrations removed from epoll whose reactor reference is not yet dropped (see the
+    /// module docs).
+    released: Mutex<Vec<Arc<ScheduledIo>>>,
+}
+
+static REACTOR: OnceLock<Reactor> = OnceLock::new();
+
+/// The reactor, started on first use.
+pub(crate) fn reactor() -> io::Result<&'static Reactor> {
+    if let Some(r) = REACTOR.get() {
+        return Ok(r);
+    }
+    let r = Reactor::new()?;
+    let mut started = false;
+    let r = REACTOR.get_or_init(|| {
+        started = true;
+        r
+    });
+    if started {
+        std::thread::Builder::new()
+            .name("smarm-reactor".into())
+            .spawn(move || r.run())?;
+    }
+    Ok(r)
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl Reactor {
+    fn new() -> io::Result<Reactor> {
+        // SAFETY: plain syscalls; each returned fd is owned by exactly one OwnedFd.
+        let (epoll, waker) = unsafe {
+            let epoll = OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?);
+            let waker = OwnedFd::from_raw_fd(cvt(libc::eventfd(
+                0,
+                libc::EFD_CLOEXEC | libc::EFD_NONBLOCK,
+            ))?);
+            (epoll, waker)
+        };
+        let r = Reactor {
+            epoll,
+            waker,
+            released: Mutex::new(Vec::new()),
+        };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: WAKER_TOKEN,
+        };
+        // SAFETY: both fds are open; `ev` is a valid epoll_event for the call.
+        cvt(unsafe {
+            libc::epoll_ctl(
+                r.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                r.waker.as_raw_fd(),
+                &mut ev,
+            )
+        })?;
+        Ok(r)
+    }
+
+    /// Adds `fd` to epoll with `events`; the reactor keeps a reference to `io` until
+    /// [`Reactor::deregister`].
+    fn register(&self, fd: RawFd, io: &Arc<ScheduledIo>, events: u32) -> io::Result<()> {
+        let ptr = Arc::into_raw(io.clone());
+        let mut ev = libc::epoll_event {
+            events,
+            u64: ptr as u64,
+        };
+        // SAFETY: `fd` is open (our caller owns or borrows it); `ev` is valid for the call.
+        let r =
+            unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            // SAFETY: the registration failed, so epoll never saw `ptr`: we take it back.
+            drop(unsafe { Arc::from_raw(ptr) });
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes `fd` (still open) from epoll and hands the reactor's reference to `io` to the
+    /// release list.
+    fn deregister(&self, fd: RawFd, io: Arc<ScheduledIo>) {
+        // SAFETY: `fd` is still open: callers deregister before they close it. A failure (the fd
+        // was never added after all) leaves nothing to undo.
+        unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+        let ptr = Arc::as_ptr(&io);
+        // SAFETY: `register` leaked one strong reference for epoll's user data; it is ours to
+        // take back now that the fd is removed. `io` itself is the caller's reference.
+        let reactor_ref = unsafe { Arc::from_raw(ptr) };
+        drop(io);
+        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        released.push(reactor_ref);
+        if released.len() == RELEASE_BATCH {
+            drop(released);
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to our eventfd; a full counter (EAGAIN) still
+        // leaves the reactor woken.
+        unsafe { libc::write(self.waker.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+
+    /// The reactor thread's loop.
+    fn run(&self) {
+        let mut events: Vec<libc::epoll_event> =
+            vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_POLL];
+        loop {
+            // SAFETY: `events` has room for EVENTS_PER_POLL entries.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    EVENTS_PER_POLL as libc::c_int,
+                    -1,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                eprintln!("smarm: epoll_wait failed: {e}; the reactor stops");
+                std::process::abort();
+            }
+            for ev in &events[..n as usize] {
+                let (mask, data) = (ev.events, ev.u64);
+                if data == WAKER_TOKEN {
+                    let mut buf = 0u64;
+                    // SAFETY: reads 8 bytes into a valid u64 from our eventfd.
+                    unsafe { libc::read(self.waker.as_raw_fd(), (&raw mut buf).cast(), 8) };
+                    continue;
+                }
+                // SAFETY: `data` is a pointer leaked by `register`; the reactor's reference is
+                // dropped only from the release list, after this batch (module docs).
+                let io = unsafe { &*(data as *const ScheduledIo) };
+                io.dispatch(mask);
+            }
+            let released =
+                std::mem::take(&mut *self.released.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(released);
+        }
+    }
+}
+
+/// A socket (or any pollable fd) that parks on `WouldBlock`: owns `T`, and the registration made
+/// the first time an operation on it would block. Dropping it removes the registration before
+/// `T` closes the fd.
+pub(crate) struct Source<T: AsRawFd> {
+    io: T,
+    /// The registration, or the errno registering failed with.
+    reg: OnceLock<Result<Arc<ScheduledIo>, i32>>,
+}
+
+impl<T: AsRawFd> Source<T> {
+    /// Wraps `io`, whose fd must already be in nonblocking mode.
+    pub(crate) fn new(io: T) -> Source<T> {
+        Source {
+            io,
+            reg: OnceLock::new(),
+        }
+    }
+
+    /// The wrapped I/O object.
+    pub(crate) fn get(&self) -> &T {
+        &self.io
+    }
+
+    /// Removes the registration (if any) and gives back the wrapped object.
+    pub(crate) fn into_inner(self) -> T {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        this.deregister();
+        // SAFETY: `this` is never used or dropped again; each field is moved out once.
+        unsafe {
+            drop(std::ptr::read(&this.reg));
+            std::ptr::read(&this.io)
+        }
+    }
+
+    fn deregister(&mut self) {
+        if let Some(Ok(io)) = self.reg.take()
+            && let Some(r) = REACTOR.get()
+        {
+            r.deregister(self.io.as_raw_fd(), io);
+        }
+    }
+
+    fn registration(&self) -> io::Result<&Arc<ScheduledIo>> {
+        // Concurrent first waiters (on `&TcpStream`) race here: one registers while the other
+        // waits a syscall's time for it, then both use the registration.
+        let reg = self.reg.get_or_init(|| {
+            let io = Arc::new(ScheduledIo::new());
+            let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+            match reactor().and_then(|r| r.register(self.io.as_raw_fd(), &io, events)) {
+                Ok(()) => Ok(io),
+                // Kept: later waits fail the same way (the fd cannot be polled).
+                Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
+            }
+        });
+        reg.as_ref()
+            .map_err(|&errno| io::Error::from_raw_os_error(errno))
+    }
+
+    /// The sequence number of `interest`'s direction (0 before registration).
+    fn seq(&self, interest: Interest) -> u64 {
+        match self.reg.get() {
+            Some(Ok(io)) => io.dir(interest).seq.load(Ordering::Acquire),
+            _ => 0,
+        }
+    }
+
+    /// Runs `op` until it does not fail with `WouldBlock`, parking in between (module docs).
+    /// `nonblocking`: return `WouldBlock` instead of parking. `timeout`: how long to wait in all;
+    /// `Ok(None)` when it passed (the caller picks the error).
+    pub(crate) fn io<R>(
+        &self,
+        interest: Interest,
+        nonblocking: bool,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<Option<R>> {
+        let mut deadline: Option<Option<Instant>> = None;
+        let mut timeout = Some(timeout);
+        loop {
+            let seen = self.seq(interest);
+            match op(&self.io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r.map(Some),
+            }
+            if nonblocking {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let deadline = match deadline {
+                Some(d) => d,
+                None => {
+                    let d = (timeout.take().expect("timeout read once"))()?
+                        .map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+                    *deadline.insert(d)
+                }
+            };
+            let io = self.registration()?;
+            if !io.dir(interest).wait(seen, deadline)
+                && deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// A deadline no program reaches (for timeouts too large for `Instant`).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+impl<T: AsRawFd> Drop for Source<T> {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+/// Blocks the calling thread (a green thread parks; a plain OS thread sleeps) until `fd` is
+/// readable — has data, a pending connection, or end of file — or `timeout` passes.
+///
+/// Works for any fd epoll can watch (sockets, pipes, eventfds, terminals), whoever owns it; the
+/// fd's own mode is not changed. A timeout is an error of kind [`io::ErrorKind::TimedOut`].
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsFd;
+/// use std::time::Duration;
+///
+/// let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let e = smarm::rt::wait_readable(a.as_fd(), Some(Duration::from_millis(10))).unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+/// b.write_all(b"x").unwrap();
+/// smarm::rt::wait_readable(a.as_fd(), None).unwrap();
+/// ```
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    wait_once(fd, Interest::Read, timeout)
+}
+
+/// Blocks the calling thread until `fd` is writable (or has an error or hang-up pending), or
+/// `timeout` passes; see [`wait_readable`].
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// smarm::rt::wait_writable(a.as_fd(), None).unwrap();
+/// ```
+pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    wait_once(fd, Interest::Write, timeout)
+}
+
+/// A one-shot, level-triggered registration of a private duplicate of `fd` (so that it never
+/// collides with a registration of the fd itself, and the caller's fd is left untouched).
+fn wait_once(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
+    let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
+    let dup = fd.try_clone_to_owned()?;
+    let reactor = reactor()?;
+    let io = Arc::new(ScheduledIo::new());
+    let events = match interest {
+        Interest::Read => libc::EPOLLIN | libc::EPOLLRDHUP,
+        Interest::Write => libc::EPOLLOUT,
+    } as u32
+        | libc::EPOLLONESHOT as u32;
+    reactor.register(dup.as_raw_fd(), &io, events)?;
+    let dir = io.dir(interest);
+    let ready = loop {
+        if dir.seq.load(Ordering::Acquire) != 0 {
+            break true;
+        }
+        if !dir.wait(0, deadline) && deadline.is_some_and(|d| Instant::now() >= d) {
+            break dir.seq.load(Ordering::Acquire) != 0;
+        }
+    };
+    reactor.deregister(dup.as_raw_fd(), io);
+    drop(dup);
+    if ready {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "timed out waiting for readiness",
+        ))
+    }
+}
