@@ -56,6 +56,11 @@ pub struct Incoming<'a> {
     listener: &'a TcpListener,
 }
 
+/// The accept queue's length. std listens with 128, which a burst of connections to a server
+/// that takes thousands overflows (each overflow costs the client a 1 s SYN retransmit); tokio
+/// uses 1024 as well. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: libc::c_int = 1024;
+
 /// Makes a new nonblocking, close-on-exec socket.
 fn new_socket(addr: &SocketAddr, ty: libc::c_int) -> io::Result<OwnedFd> {
     let family = match addr {
@@ -367,6 +372,8 @@ impl TcpListener {
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let l = each_addr(addr, |a| std::net::TcpListener::bind(a))?;
         l.set_nonblocking(true)?;
+        // SAFETY: `listen` on our own listening socket only changes its backlog.
+        cvt(unsafe { libc::listen(l.as_raw_fd(), LISTEN_BACKLOG) })?;
         Ok(TcpListener {
             sock: Socket::new(l),
         })
