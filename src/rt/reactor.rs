@@ -34,25 +34,40 @@
 //! that batch or an earlier one. Events for a released registration are thus never dereferenced.
 //!
 //! ## Who polls
-//! This first version runs the reactor on one dedicated OS thread (`smarm-reactor`) that blocks
-//! in `epoll_wait` and unparks waiters (from outside the workers: they go to the runtime's
-//! injector). It serves every runtime and plain OS threads alike, and needs no change to the
-//! workers' idle protocol. The price is one extra thread hand-off per wake; see the README for
-//! figures.
+//! No thread of its own: the workers poll. Whoever polls holds the *driver* (a try-lock), so at
+//! most one thread is in `epoll_wait` at a time (which is also what makes the release list above
+//! sound: batches are fetched and handled one after another).
+//!
+//! - A worker about to sleep takes the driver if it is free and sleeps in `epoll_wait` (with its
+//!   timer deadline as the timeout, if it watches timers) instead of on its futex
+//!   (`Shared::park_worker`); waking it is a write to the reactor's eventfd instead of a futex
+//!   wake. Readiness it finds wakes tasks onto its own run queue, so an idle runtime answers an
+//!   event with a single thread wake-up — the kernel's.
+//! - Busy workers poll without blocking every `GLOBAL_CHECK_INTERVAL` ticks and whenever they run
+//!   dry before stealing, if the driver is free, so a loaded runtime needs no sleeper at all.
+//! - A worker that slept in the reactor and leaves to run work wakes another sleeper, which takes
+//!   the driver (as the timer watch is handed on), so a long-running green thread cannot starve
+//!   socket waiters while other workers idle.
+//! - Plain OS threads wait on sockets too, with no runtime of their own: starting the reactor
+//!   starts the global runtime (if it is not running yet) and kicks its workers so that one of
+//!   them takes the driver; a runtime that stops (`rt::run` returning) kicks them again, in case
+//!   one of its workers held the driver last.
 
+use std::cell::UnsafeCell;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::rt::sched;
 use crate::rt::waitlist::{Node, WaitList};
 
 /// Events fetched per `epoll_wait`.
 const EVENTS_PER_POLL: usize = 1024;
 /// The eventfd's epoll user data (a `ScheduledIo` pointer is never this small and odd).
 const WAKER_TOKEN: u64 = 1;
-/// Released registrations that make the reactor wake to free them, without an event to wake it.
+/// Released registrations that make the poller wake to free them, without an event to wake it.
 const RELEASE_BATCH: usize = 256;
 
 /// Which way an operation moves data.
@@ -143,15 +158,23 @@ impl ScheduledIo {
     }
 }
 
-/// The process's epoll instance and the thread that polls it.
+/// The process's epoll instance, polled by the workers (module docs).
 pub(crate) struct Reactor {
     epoll: OwnedFd,
-    /// Wakes the reactor thread (to free released registrations).
+    /// Wakes the thread blocked in `epoll_wait` (a worker being unparked, or registrations to
+    /// free).
     waker: OwnedFd,
+    /// Held by the one thread polling (see [`Driver`]).
+    driver: AtomicBool,
+    /// The event buffer, used only by the driver's holder.
+    events: UnsafeCell<Vec<libc::epoll_event>>,
     /// Registrations removed from epoll whose reactor reference is not yet dropped (see the
     /// module docs).
     released: Mutex<Vec<Arc<ScheduledIo>>>,
 }
+
+// SAFETY: `events` is touched only by the holder of `driver`; everything else is Sync.
+unsafe impl Sync for Reactor {}
 
 static REACTOR: OnceLock<Reactor> = OnceLock::new();
 
@@ -167,11 +190,111 @@ pub(crate) fn reactor() -> io::Result<&'static Reactor> {
         r
     });
     if started {
-        std::thread::Builder::new()
-            .name("smarm-reactor".into())
-            .spawn(move || r.run())?;
+        // Someone must poll even if only plain OS threads use sockets (module docs).
+        kick_global();
     }
     Ok(r)
+}
+
+/// Wakes every worker of the global runtime (starting it if needed), so that one of them takes
+/// the driver when it goes back to sleep.
+fn kick_global() {
+    let g = sched::global();
+    for i in 0..g.workers.len() {
+        g.unpark_worker(i);
+    }
+}
+
+/// A runtime stopped: if one of its workers held the driver last, the global runtime's workers
+/// must take over.
+pub(crate) fn runtime_stopped() {
+    if REACTOR.get().is_some() {
+        kick_global();
+    }
+}
+
+/// Wakes the thread sleeping in `epoll_wait` (a worker being unparked).
+pub(crate) fn wake_poller() {
+    if let Some(r) = REACTOR.get() {
+        r.wake();
+    }
+}
+
+/// The right to poll: at most one thread polls at a time.
+pub(crate) struct Driver {
+    reactor: &'static Reactor,
+}
+
+/// Takes the driver if the reactor exists and nobody holds it.
+pub(crate) fn try_driver() -> Option<Driver> {
+    let reactor = REACTOR.get()?;
+    if reactor.driver.load(Ordering::Relaxed)
+        || reactor
+            .driver
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+    {
+        return None;
+    }
+    Some(Driver { reactor })
+}
+
+/// Handles whatever readiness is pending, without blocking, if nobody else is polling (busy
+/// workers call this now and then).
+pub(crate) fn poll_now() {
+    if let Some(d) = try_driver() {
+        d.poll(Some(Duration::ZERO), || {});
+    }
+}
+
+impl Driver {
+    /// Waits up to `timeout` (`None`: until an event or a wake) for readiness, calls
+    /// `before_dispatch` once `epoll_wait` returns, then wakes the waiters of every ready socket.
+    pub(crate) fn poll(&self, timeout: Option<Duration>, before_dispatch: impl FnOnce()) {
+        let r = self.reactor;
+        // SAFETY: we hold the driver, so the event buffer is ours.
+        let events = unsafe { &mut *r.events.get() };
+        let ms = match timeout {
+            None => -1,
+            // Round up, so a deadline is never missed by sleeping a little short of it.
+            Some(t) => t
+                .as_nanos()
+                .div_ceil(1_000_000)
+                .min(libc::c_int::MAX as u128) as libc::c_int,
+        };
+        // SAFETY: `events` has room for EVENTS_PER_POLL entries.
+        let n = unsafe {
+            libc::epoll_wait(
+                r.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                EVENTS_PER_POLL as libc::c_int,
+                ms,
+            )
+        };
+        before_dispatch();
+        for ev in &events[..n.max(0) as usize] {
+            let (mask, data) = (ev.events, ev.u64);
+            if data == WAKER_TOKEN {
+                let mut buf = 0u64;
+                // SAFETY: reads 8 bytes into a valid u64 from our eventfd.
+                unsafe { libc::read(r.waker.as_raw_fd(), (&raw mut buf).cast(), 8) };
+                continue;
+            }
+            // SAFETY: `data` is a pointer leaked by `register`; the reactor's reference is
+            // dropped only from the release list, after this batch (module docs).
+            let io = unsafe { &*(data as *const ScheduledIo) };
+            io.dispatch(mask);
+        }
+        // Every batch that could name a released registration has been handled (module docs).
+        let released = std::mem::take(&mut *r.released.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(released);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.reactor.driver.store(false, Ordering::Release);
+    }
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -196,6 +319,11 @@ impl Reactor {
         let r = Reactor {
             epoll,
             waker,
+            driver: AtomicBool::new(false),
+            events: UnsafeCell::new(vec![
+                libc::epoll_event { events: 0, u64: 0 };
+                EVENTS_PER_POLL
+            ]),
             released: Mutex::new(Vec::new()),
         };
         let mut ev = libc::epoll_event {
@@ -265,47 +393,6 @@ impl Reactor {
         // SAFETY: writes 8 bytes from a valid u64 to our eventfd; a full counter (EAGAIN) still
         // leaves the reactor woken.
         unsafe { libc::write(self.waker.as_raw_fd(), (&raw const one).cast(), 8) };
-    }
-
-    /// The reactor thread's loop.
-    fn run(&self) {
-        let mut events: Vec<libc::epoll_event> =
-            vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_POLL];
-        loop {
-            // SAFETY: `events` has room for EVENTS_PER_POLL entries.
-            let n = unsafe {
-                libc::epoll_wait(
-                    self.epoll.as_raw_fd(),
-                    events.as_mut_ptr(),
-                    EVENTS_PER_POLL as libc::c_int,
-                    -1,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                eprintln!("smarm: epoll_wait failed: {e}; the reactor stops");
-                std::process::abort();
-            }
-            for ev in &events[..n as usize] {
-                let (mask, data) = (ev.events, ev.u64);
-                if data == WAKER_TOKEN {
-                    let mut buf = 0u64;
-                    // SAFETY: reads 8 bytes into a valid u64 from our eventfd.
-                    unsafe { libc::read(self.waker.as_raw_fd(), (&raw mut buf).cast(), 8) };
-                    continue;
-                }
-                // SAFETY: `data` is a pointer leaked by `register`; the reactor's reference is
-                // dropped only from the release list, after this batch (module docs).
-                let io = unsafe { &*(data as *const ScheduledIo) };
-                io.dispatch(mask);
-            }
-            let released =
-                std::mem::take(&mut *self.released.lock().unwrap_or_else(|e| e.into_inner()));
-            drop(released);
-        }
     }
 }
 

@@ -5,8 +5,9 @@
 //! in order, at: the *run next* slot (a task this worker just woke; at most [`RUN_NEXT_STREAK`] times
 //! in a row so two ping-ponging tasks cannot starve the queue), the local queue, the injector (first,
 //! every [`GLOBAL_CHECK_INTERVAL`] ticks, so wakes from outside are not starved by a busy local
-//! queue), due timers, and finally other workers' queues (stealing half). With nothing found the
-//! worker sleeps (idle.rs); the first sleeper also watches the earliest timer deadline.
+//! queue), due timers and ready sockets (`reactor::poll_now`), and finally other workers' queues
+//! (stealing half). With nothing found the worker sleeps (idle.rs); the first sleeper also
+//! watches the earliest timer deadline, and one sleeper polls the reactor (`park_worker`).
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
@@ -21,6 +22,7 @@ use super::{
 use crate::rt::context;
 use crate::rt::park::{self, MODE_MASK, OS_BLOCKED, TIMEOUT, WaitKind};
 use crate::rt::pid;
+use crate::rt::reactor;
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::stack::Stack;
 use crate::rt::task::Task;
@@ -187,6 +189,7 @@ impl Worker {
         let shared = &*self.shared;
         if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
             self.fire_timers();
+            reactor::poll_now();
             if let Some(t) = shared
                 .injector
                 .pop_batch(self.local_queue(), INJECTOR_BATCH)
@@ -213,6 +216,7 @@ impl Worker {
             return Some(t);
         }
         self.fire_timers();
+        reactor::poll_now();
         if let Some(t) = self.run_next.take().or_else(|| self.local_queue().pop()) {
             return Some(t);
         }
@@ -270,7 +274,12 @@ impl Worker {
 
     fn has_work(&self) -> bool {
         let shared = &*self.shared;
-        !shared.injector.is_empty()
+        // A reactor poll in `park_worker` may have woken a task into our run-next slot.
+        let next = self.run_next.take();
+        let has_next = next.is_some();
+        self.run_next.set(next);
+        has_next
+            || !shared.injector.is_empty()
             || shared.workers.iter().any(|w| !w.queue.is_empty())
             || shared
                 .timers
@@ -303,9 +312,8 @@ impl Worker {
             } else {
                 None
             };
-            if !timeout.is_some_and(|d| d.is_zero()) {
-                shared.park_worker(self.index, timeout);
-            }
+            let polled =
+                !timeout.is_some_and(|d| d.is_zero()) && shared.park_worker(self.index, timeout);
             if watcher {
                 shared.timer_watcher.store(0, SeqCst);
                 // Leaving the watch with timers pending: wake a sleeper so that it takes the
@@ -319,14 +327,22 @@ impl Worker {
             if shared.shutdown.load(SeqCst) {
                 return false;
             }
+            // Leaving the reactor to run work: a sleeper takes the driver (see `rt::reactor`).
+            let hand_on_reactor = || {
+                if polled && let Some(other) = shared.idle.another_sleeper(self.index) {
+                    shared.unpark_worker(other);
+                }
+            };
             if !shared.idle.is_parked(self.index) {
                 self.searching.set(true); // woken by a producer
+                hand_on_reactor();
                 return true;
             }
             if self.has_work() {
                 if !shared.idle.unpark_self(self.index) {
                     self.searching.set(true);
                 }
+                hand_on_reactor();
                 return true;
             }
             // A spurious wake-up or a re-armed timer: sleep again.
