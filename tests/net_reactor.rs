@@ -142,3 +142,31 @@ fn closing_registered_sockets_in_a_loop_leaves_nothing_stale() {
         }
     }
 }
+
+#[test]
+fn os_thread_waiters_are_served_while_a_one_worker_runtime_computes() {
+    static READ: AtomicBool = AtomicBool::new(false);
+    let (c, mut s) = pair();
+    let reader = std::thread::spawn(move || {
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        READ.store(true, Ordering::SeqCst);
+        b
+    });
+    let waited = run(Config::new().workers(1), move || {
+        // Let the lone worker go idle once (it may take the reactor), then compute without
+        // switching until the OS thread has its data.
+        thread::sleep(Duration::from_millis(20));
+        (&c).write_all(b"ping").unwrap();
+        let t0 = Instant::now();
+        while !READ.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(10) {
+            std::hint::spin_loop();
+        }
+        t0.elapsed()
+    });
+    assert_eq!(&reader.join().unwrap(), b"ping");
+    assert!(
+        waited < Duration::from_secs(5),
+        "reader starved for {waited:?}"
+    );
+}

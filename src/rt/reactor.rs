@@ -45,9 +45,9 @@
 //!   event with a single thread wake-up — the kernel's.
 //! - Busy workers poll without blocking every `GLOBAL_CHECK_INTERVAL` ticks and whenever they run
 //!   dry before stealing, if the driver is free, so a loaded runtime needs no sleeper at all.
-//! - A worker that slept in the reactor and leaves to run work wakes another sleeper, which takes
-//!   the driver (as the timer watch is handed on), so a long-running green thread cannot starve
-//!   socket waiters while other workers idle.
+//! - A worker that slept in the reactor and leaves to run work wakes another sleeper (of its own
+//!   runtime, else of the global one), which takes the driver (as the timer watch is handed on),
+//!   so a long-running green thread cannot starve socket waiters while other workers idle.
 //! - Plain OS threads wait on sockets too, with no runtime of their own: starting the reactor
 //!   starts the global runtime (if it is not running yet) and kicks its workers so that one of
 //!   them takes the driver; a runtime that stops (`rt::run` returning) kicks them again, in case
@@ -210,6 +210,18 @@ fn kick_global() {
 pub(crate) fn runtime_stopped() {
     if REACTOR.get().is_some() {
         kick_global();
+    }
+}
+
+/// A worker of `from` leaves the driver to run work and `from` has no other sleeper: a sleeping
+/// worker of the global runtime (if `from` is another runtime) takes the driver instead.
+pub(crate) fn hand_on_to_global(from: &sched::Shared) {
+    let g = sched::global();
+    if std::ptr::eq(&**g, from) {
+        return;
+    }
+    if let Some(w) = g.idle.another_sleeper(usize::MAX) {
+        g.unpark_worker(w);
     }
 }
 

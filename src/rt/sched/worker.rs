@@ -329,8 +329,11 @@ impl Worker {
             }
             // Leaving the reactor to run work: a sleeper takes the driver (see `rt::reactor`).
             let hand_on_reactor = || {
-                if polled && let Some(other) = shared.idle.another_sleeper(self.index) {
-                    shared.unpark_worker(other);
+                if polled {
+                    match shared.idle.another_sleeper(self.index) {
+                        Some(other) => shared.unpark_worker(other),
+                        None => reactor::hand_on_to_global(shared),
+                    }
                 }
             };
             if !shared.idle.is_parked(self.index) {
