@@ -536,3 +536,20 @@ fn udp_options() {
         }
     });
 }
+
+#[test]
+fn auto_traits_match_std() {
+    fn check<
+        T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe + std::fmt::Debug,
+    >() {
+    }
+    check::<TcpStream>();
+    check::<TcpListener>();
+    check::<UdpSocket>();
+    fn io<T>()
+    where
+        for<'a> &'a T: Read + Write,
+    {
+    }
+    io::<TcpStream>();
+}

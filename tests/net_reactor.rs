@@ -170,3 +170,32 @@ fn os_thread_waiters_are_served_while_a_one_worker_runtime_computes() {
         "reader starved for {waited:?}"
     );
 }
+
+#[test]
+fn data_and_end_of_file_in_one_edge_are_both_read() {
+    for _ in 0..20 {
+        let (c, s) = pair();
+        // Register `s` with the reactor first (a read that times out).
+        s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        assert_eq!(
+            (&s).read(&mut [0u8; 1]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        // Data and FIN arrive together; the short read of the data must not hide the EOF.
+        (&c).write_all(b"abc").unwrap();
+        drop(c);
+        wait_readable(s.as_fd(), Some(Duration::from_secs(5))).unwrap();
+        thread::sleep(Duration::from_millis(2));
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let mut got = 0;
+        loop {
+            match (&s).read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) => panic!("end of file lost: {e}"),
+            }
+        }
+        assert_eq!(&buf[..got], b"abc");
+    }
+}
