@@ -52,6 +52,10 @@
 //!   starts the global runtime (if it is not running yet) and kicks its workers so that one of
 //!   them takes the driver; a runtime that stops (`rt::run` returning) kicks them again, in case
 //!   one of its workers held the driver last.
+//!
+//! Limit: if *every* worker (of every runtime) runs a green thread that computes without a
+//! smarm blocking call, nobody polls until one of them switches; socket wake-ups wait meanwhile
+//! (the monitor of DESIGN.md, which hands a stuck worker's queue to a fresh one, is the cure).
 
 use std::cell::UnsafeCell;
 use std::io;
