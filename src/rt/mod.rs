@@ -2,8 +2,10 @@
 //!
 //! Layers (see DESIGN.md): primitives — [`stack`](self) (mmap + guard + pool), `context` (the
 //! naked-asm switch), `pid` (slot table), `task`; runtime machine — `sched` (workers, queues,
-//! stealing, idle), `park` (the one wait primitive), `timer`. Lower layers never import higher ones.
+//! stealing, idle), `park` (the one wait primitive), `timer`, `reactor` (epoll), `blocking` (the
+//! blocking pool). Lower layers never import higher ones.
 
+pub(crate) mod blocking;
 pub(crate) mod config;
 pub(crate) mod context;
 pub(crate) mod futex;
@@ -15,14 +17,17 @@ pub(crate) mod park;
 pub(crate) mod pid;
 #[doc(hidden)]
 pub mod preempt;
+pub(crate) mod reactor;
 pub(crate) mod sched;
 pub(crate) mod stack;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod waitlist;
 
+pub use blocking::block_on_io;
 pub use config::Config;
 pub use pid::Pid;
+pub use reactor::{wait_readable, wait_writable};
 
 /// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once
 /// `f` **and every green thread spawned on this runtime** have finished; then the runtime's

@@ -37,6 +37,7 @@ use crate::rt::futex;
 use crate::rt::monitor::Monitor;
 use crate::rt::park::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::pid;
+use crate::rt::reactor;
 use crate::rt::stack::{StackPool, round_size};
 use crate::rt::task::{
     Entry, ErasedBox, Green, JOIN_DETACHED, JOIN_DONE, JOIN_RUNNING, JOIN_WAITING, Outcome, Task,
@@ -54,10 +55,12 @@ pub(crate) const INTENT_PARK_USER: usize = 2;
 pub(crate) const INTENT_PARK_WAKE: usize = 3;
 pub(crate) const INTENT_EXIT: usize = 4;
 
-/// A worker's sleep word: the same three states as std's futex parker.
+/// A worker's sleep word: the same three states as std's futex parker, plus one for a worker
+/// asleep in the reactor's `epoll_wait` (woken through the reactor's eventfd, not the futex).
 const SLEEP_EMPTY: u32 = 0;
 const SLEEP_NOTIFIED: u32 = 1;
 const SLEEP_PARKED: u32 = 2;
+const SLEEP_POLLING: u32 = 3;
 
 /// The part of a worker other threads touch: its run queue (for stealing), its sleep word, and
 /// its spawn/finish counters (written only by the worker itself, read by `Shared::quiescent`).
@@ -117,6 +120,12 @@ impl WorkerShared {
         (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
     }
 
+    /// Whether the run-next slot holds a task.
+    #[inline]
+    pub(crate) fn has_run_next(&self) -> bool {
+        !self.run_next.load(Relaxed).is_null()
+    }
+
     /// Empties the run-next slot (from any thread).
     #[inline]
     pub(crate) fn take_run_next(&self) -> Option<Arc<Task>> {
@@ -173,29 +182,53 @@ impl Shared {
 
     pub(crate) fn unpark_worker(&self, i: usize) {
         let word = &self.workers[i].sleep;
-        if word.swap(SLEEP_NOTIFIED, AcqRel) == SLEEP_PARKED {
-            futex::wake_one(word);
+        match word.swap(SLEEP_NOTIFIED, AcqRel) {
+            SLEEP_PARKED => futex::wake_one(word),
+            SLEEP_POLLING => reactor::wake_poller(),
+            _ => {}
         }
     }
 
-    /// Puts worker `i` to sleep until unparked or `timeout` passes.
-    pub(crate) fn park_worker(&self, i: usize, timeout: Option<std::time::Duration>) {
+    /// Puts worker `i` to sleep until unparked or `timeout` passes: in the reactor's
+    /// `epoll_wait` if nobody else polls it (waking the tasks whose sockets became ready), else on
+    /// its futex. Returns `true` if it slept in the reactor.
+    ///
+    /// An unpark that lands between publishing `SLEEP_POLLING` and `epoll_wait` writes the
+    /// eventfd first, so `epoll_wait` returns at once: the same no-lost-wake-up argument as the
+    /// futex's compare-and-sleep.
+    pub(crate) fn park_worker(&self, i: usize, timeout: Option<std::time::Duration>) -> bool {
         let word = &self.workers[i].sleep;
         if word
             .compare_exchange(SLEEP_NOTIFIED, SLEEP_EMPTY, AcqRel, Acquire)
             .is_ok()
         {
-            return;
+            return false;
+        }
+        if let Some(driver) = reactor::try_driver() {
+            if word
+                .compare_exchange(SLEEP_EMPTY, SLEEP_POLLING, AcqRel, Acquire)
+                .is_err()
+            {
+                word.store(SLEEP_EMPTY, Relaxed); // was NOTIFIED after all
+                return false;
+            }
+            // Awake again before dispatching: wakes the dispatch causes need no eventfd write.
+            driver.poll(timeout, || {
+                word.swap(SLEEP_EMPTY, AcqRel);
+            });
+            word.swap(SLEEP_EMPTY, AcqRel);
+            return true;
         }
         if word
             .compare_exchange(SLEEP_EMPTY, SLEEP_PARKED, AcqRel, Acquire)
             .is_err()
         {
             word.store(SLEEP_EMPTY, Relaxed); // was NOTIFIED after all
-            return;
+            return false;
         }
         futex::wait(word, SLEEP_PARKED, timeout);
         word.swap(SLEEP_EMPTY, AcqRel);
+        false
     }
 
     /// Whether every green thread ever spawned on this runtime has finished.
@@ -405,6 +438,7 @@ pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::Join
     }
     crate::rt::monitor::stop(shared);
     shared.timers.clear();
+    reactor::runtime_stopped();
 }
 
 /// Closures larger than this are boxed rather than placed on the new green thread's stack.

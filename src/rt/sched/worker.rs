@@ -5,8 +5,9 @@
 //! in order, at: the *run next* slot (a task this worker just woke; at most [`RUN_NEXT_STREAK`] times
 //! in a row so two ping-ponging tasks cannot starve the queue), the local queue, the injector (first,
 //! every [`GLOBAL_CHECK_INTERVAL`] ticks, so wakes from outside are not starved by a busy local
-//! queue), due timers, and finally other workers' queues (stealing half). With nothing found the
-//! worker sleeps (idle.rs); the first sleeper also watches the earliest timer deadline.
+//! queue), due timers and ready sockets (`reactor::poll_now`), and finally other workers' queues
+//! (stealing half). With nothing found the worker sleeps (idle.rs); the first sleeper also
+//! watches the earliest timer deadline, and one sleeper polls the reactor (`park_worker`).
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
@@ -21,6 +22,7 @@ use super::{
 use crate::rt::context;
 use crate::rt::park::{self, MODE_MASK, OS_BLOCKED, TIMEOUT, WaitKind};
 use crate::rt::pid;
+use crate::rt::reactor;
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::stack::Stack;
 use crate::rt::task::Task;
@@ -204,6 +206,7 @@ impl Worker {
         let shared = &*self.shared;
         if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
             self.fire_timers();
+            reactor::poll_now();
             if let Some(t) = shared
                 .injector
                 .pop_batch(self.local_queue(), INJECTOR_BATCH)
@@ -230,6 +233,7 @@ impl Worker {
             return Some(t);
         }
         self.fire_timers();
+        reactor::poll_now();
         if let Some(t) = self
             .shared_part()
             .take_run_next()
@@ -291,7 +295,9 @@ impl Worker {
 
     fn has_work(&self) -> bool {
         let shared = &*self.shared;
-        !shared.injector.is_empty()
+        // A reactor poll in `park_worker` may have woken a task into our run-next slot.
+        self.shared_part().has_run_next()
+            || !shared.injector.is_empty()
             || shared.workers[..shared.workers_hw.load(SeqCst)]
                 .iter()
                 .any(|w| !w.queue.is_empty())
@@ -333,9 +339,8 @@ impl Worker {
                 let t = shared.blocking_threshold;
                 timeout = Some(timeout.map_or(t, |d| d.min(t)));
             }
-            if !timeout.is_some_and(|d| d.is_zero()) {
-                shared.park_worker(self.index, timeout);
-            }
+            let polled =
+                !timeout.is_some_and(|d| d.is_zero()) && shared.park_worker(self.index, timeout);
             if watcher {
                 shared.timer_watcher.store(0, SeqCst);
                 // Leaving the watch with timers pending: wake a sleeper so that it takes the
@@ -350,14 +355,25 @@ impl Worker {
             if shared.shutdown.load(SeqCst) {
                 return false;
             }
+            // Leaving the reactor to run work: a sleeper takes the driver (see `rt::reactor`).
+            let hand_on_reactor = || {
+                if polled {
+                    match shared.idle.another_sleeper(self.index, shared.base_workers) {
+                        Some(other) => shared.unpark_worker(other),
+                        None => reactor::hand_on_to_global(shared),
+                    }
+                }
+            };
             if !shared.idle.is_parked(self.index) {
                 self.searching.set(true); // woken by a producer
+                hand_on_reactor();
                 return true;
             }
             if self.has_work() {
                 if !shared.idle.unpark_self(self.index) {
                     self.searching.set(true);
                 }
+                hand_on_reactor();
                 return true;
             }
             // An extra worker that has been idle for a whole threshold retires: whatever held
@@ -369,6 +385,7 @@ impl Worker {
                 && (shared.timers.is_empty() || shared.timer_watcher.load(SeqCst) != 0)
                 && shared.idle.retire(self.index)
             {
+                hand_on_reactor();
                 return false;
             }
             // A spurious wake-up or a re-armed timer: sleep again.
