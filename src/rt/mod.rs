@@ -16,6 +16,7 @@ pub(crate) mod stack;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod waitlist;
+pub(crate) mod watch;
 
 pub use config::Config;
 pub use pid::Pid;

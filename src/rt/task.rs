@@ -18,6 +18,7 @@ use crate::rt::pid::Pid;
 use crate::rt::sched::Shared;
 use crate::rt::stack::Stack;
 use crate::rt::timer::TimerId;
+use crate::rt::watch::Watchers;
 
 /// How a green thread starts: a function that moves its closure out of the given address (on the
 /// green thread's own stack, see `sched::spawn`) and runs it, returning the erased result.
@@ -168,6 +169,8 @@ pub(crate) struct Green {
     pub(crate) timer: UnsafeCell<Option<TimerId>>,
     /// `smarm::thread_local!` values, touched only by the green thread itself.
     pub(crate) locals: UnsafeCell<Locals>,
+    /// Callbacks run when the thread has ended (`actor::monitor`, supervision); see `rt::watch`.
+    pub(crate) watchers: Watchers,
 }
 
 // SAFETY: the UnsafeCell fields follow the access discipline documented on `Green`: each is touched

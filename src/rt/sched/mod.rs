@@ -420,6 +420,7 @@ where
             joiner: UnsafeCell::new(None),
             timer: UnsafeCell::new(None),
             locals: UnsafeCell::new(Default::default()),
+            watchers: crate::rt::watch::Watchers::new(),
         }),
     });
     pid::fill(pid, task.clone());
@@ -624,6 +625,9 @@ pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
         Some((run, closure)) => panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(closure) })),
         None => Ok(ErasedBox::new(())),
     };
+    if outcome.is_err() {
+        g.watchers.set_panicked();
+    }
     crate::rt::locals::destroy(task);
     // Publish the outcome. A thread whose handle is gone drops it here, on its own stack (as
     // std's threads do), so user `Drop` code never runs on a worker's scheduler stack.

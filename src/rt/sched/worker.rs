@@ -178,6 +178,7 @@ impl Worker {
             }
             drop(pid::release(g.pid, Some(&mut *self.pids.get())));
         }
+        g.watchers.fire();
         WorkerShared::bump(&self.shared.workers[self.index].finished);
     }
 
