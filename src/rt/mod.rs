@@ -13,6 +13,7 @@ pub(crate) mod park;
 pub(crate) mod pid;
 pub(crate) mod sched;
 pub(crate) mod stack;
+pub(crate) mod stats;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod waitlist;
@@ -20,6 +21,7 @@ pub(crate) mod watch;
 
 pub use config::Config;
 pub use pid::Pid;
+pub use stats::{Stats, WorkerStats, stats};
 
 /// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once
 /// `f` **and every green thread spawned on this runtime** have finished; then the runtime's

@@ -65,6 +65,8 @@ pub(crate) struct WorkerShared {
     sleep: AtomicU32,
     pub(crate) spawned: AtomicU64,
     pub(crate) finished: AtomicU64,
+    /// Event counters for `rt::stats` (written only by the worker itself).
+    pub(crate) counters: crate::rt::stats::WorkerCounters,
 }
 
 impl WorkerShared {
@@ -83,7 +85,7 @@ pub(crate) struct Shared {
     /// `index + 1` of the sleeping worker that watches the earliest timer deadline; 0 if none.
     pub(crate) timer_watcher: AtomicUsize,
     /// Green threads spawned from outside the workers (the per-worker counts are in `workers`).
-    external_spawned: AtomicU64,
+    pub(crate) external_spawned: AtomicU64,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stacks: StackPool,
     /// Who to wake when the runtime becomes quiescent (`rt::run`'s caller).
@@ -281,6 +283,7 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
                 sleep: AtomicU32::new(SLEEP_EMPTY),
                 spawned: AtomicU64::new(0),
                 finished: AtomicU64::new(0),
+                counters: Default::default(),
             })
             .collect(),
         injector: Injector::new(),

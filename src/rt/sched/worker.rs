@@ -23,6 +23,7 @@ use crate::rt::park::{self, MODE_MASK, OS_BLOCKED, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::stack::Stack;
+use crate::rt::stats::WorkerCounters;
 use crate::rt::task::Task;
 
 /// Go checks its global queue every 61 scheduler ticks: often enough that outside wakes are not
@@ -80,6 +81,10 @@ impl Worker {
         &self.shared.workers[self.index].queue
     }
 
+    fn counters(&self) -> &WorkerCounters {
+        &self.shared.workers[self.index].counters
+    }
+
     fn main_loop(&self) {
         loop {
             match self.next_task() {
@@ -103,6 +108,7 @@ impl Worker {
             // SAFETY: only green tasks are queued.
             let g = unsafe { task.green.as_ref().unwrap_unchecked() };
             self.current.set(Arc::as_ptr(&task));
+            WorkerCounters::bump(&self.counters().switches);
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
             // other worker can hold it (it was taken from exactly one queue or slot).
@@ -134,6 +140,7 @@ impl Worker {
                         WaitKind::Wake
                     };
                     if Self::complete_park(&task, kind) {
+                        WorkerCounters::bump(&self.counters().parks);
                         return; // parked: whoever unparks it owns its next run
                     }
                 }
@@ -235,6 +242,7 @@ impl Worker {
                 }
                 let q = &shared.workers[victim].queue;
                 if let Some(t) = q.steal_into(self.local_queue(), &shared.injector) {
+                    WorkerCounters::bump(&self.counters().steals);
                     return Some(t);
                 }
             }
