@@ -6,6 +6,7 @@
 
 pub(crate) mod config;
 pub(crate) mod context;
+pub(crate) mod dump;
 pub(crate) mod futex;
 pub(crate) mod locals;
 pub(crate) mod panic;
@@ -20,6 +21,8 @@ pub(crate) mod waitlist;
 pub(crate) mod watch;
 
 pub use config::Config;
+pub use dump::{Dump, ThreadInfo, ThreadState, dump, install_dump_on_sigquit};
+pub use park::WaitReason;
 pub use pid::Pid;
 pub use stats::{Stats, WorkerStats, stats};
 

@@ -211,7 +211,6 @@ pub(crate) fn release(pid: Pid, local: Option<&mut Vec<u32>>) -> Option<Arc<Task
 
 /// Calls `f` with every live green thread's pid and task, in slot order. Each slot's lock is
 /// held only while its task reference is cloned, never while `f` runs.
-#[allow(dead_code)] // used by rt::dump (next commit)
 pub(crate) fn for_each_live(mut f: impl FnMut(Pid, Arc<Task>)) {
     let n = TABLE.next_index.load(Ordering::Acquire);
     for index in 0..n {

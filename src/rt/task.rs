@@ -144,6 +144,10 @@ pub(crate) struct Task {
     /// The park word: tokens, park mode and epoch; see `rt::park`. For an OS thread it is also the
     /// futex it sleeps on.
     pub(crate) state: AtomicU32,
+    /// What the thread waits on when parked (a `park::WaitReason`), or `WAIT_RUNNING` while a
+    /// worker runs it: a hint for `rt::dump`, written with relaxed stores by the thread itself and
+    /// its worker.
+    pub(crate) wait: AtomicU8,
     pub(crate) green: Option<Green>,
 }
 
@@ -193,6 +197,7 @@ impl Task {
             id: ThreadId::next(None),
             name,
             state: AtomicU32::new(0),
+            wait: AtomicU8::new(0),
             green: None,
         }
     }

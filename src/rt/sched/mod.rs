@@ -411,6 +411,7 @@ where
         id,
         name,
         state: AtomicU32::new(0),
+        wait: AtomicU8::new(0),
         green: Some(Green {
             rt,
             pid,
@@ -576,7 +577,7 @@ pub(crate) fn join(task: &Task) -> Outcome {
         {
             Ok(_) => {
                 while g.join.load(Acquire) != JOIN_DONE {
-                    park::park(WaitKind::Wake, None);
+                    park::park_for(WaitKind::Wake, park::WaitReason::Join, None);
                 }
             }
             // SAFETY: it finished before seeing us: the slot is still only ours.

@@ -11,7 +11,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Instant;
 
 use super::{
@@ -108,6 +108,7 @@ impl Worker {
             // SAFETY: only green tasks are queued.
             let g = unsafe { task.green.as_ref().unwrap_unchecked() };
             self.current.set(Arc::as_ptr(&task));
+            task.wait.store(park::WAIT_RUNNING, Relaxed);
             WorkerCounters::bump(&self.counters().switches);
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
@@ -130,6 +131,7 @@ impl Worker {
             }
             match intent {
                 INTENT_YIELD => {
+                    task.wait.store(park::WAIT_NONE, Relaxed);
                     self.local_queue().push(task, &self.shared.injector);
                     return;
                 }
