@@ -17,6 +17,7 @@ pub(crate) mod stack;
 pub(crate) mod stats;
 pub(crate) mod task;
 pub(crate) mod timer;
+pub(crate) mod trace;
 pub(crate) mod waitlist;
 pub(crate) mod watch;
 
@@ -51,6 +52,7 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
+    let traced = trace::begin_run(config.trace_path());
     let (shared, handles) = sched::start(config);
     // SAFETY: `f` may borrow from our caller; we do not return (or unwind) before the green thread
     // running it has finished: `wait_and_stop` waits for every green thread of this runtime, and
@@ -59,10 +61,12 @@ where
         Ok(t) => t,
         Err(e) => {
             sched::wait_and_stop(&shared, handles);
+            trace::end_run(traced);
             panic!("smarm: failed to spawn the main green thread: {e}");
         }
     };
     sched::wait_and_stop(&shared, handles);
+    trace::end_run(traced);
     match sched::join(&task) {
         // SAFETY: `spawn` erased `f`'s result type, `T`.
         Ok(v) => unsafe { v.into_inner::<T>() },

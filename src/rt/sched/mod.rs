@@ -42,6 +42,7 @@ use crate::rt::task::{
     ThreadId,
 };
 use crate::rt::timer::Timers;
+use crate::rt::trace;
 
 use idle::Idle;
 use queue::{Injector, RunQueue};
@@ -275,6 +276,7 @@ pub(crate) fn global() -> &'static Arc<Shared> {
 /// Starts a runtime's workers.
 pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle<()>>) {
     install_panic_hook();
+    trace::start_from_env();
     let n = config.resolved_workers();
     let shared = Arc::new(Shared {
         workers: (0..n)
@@ -428,6 +430,9 @@ where
         }),
     });
     pid::fill(pid, task.clone());
+    if trace::enabled() {
+        trace::spawned(&task);
+    }
     match w {
         Some(w) => WorkerShared::bump(&rt.workers[w.index].spawned),
         None => drop(rt.external_spawned.fetch_add(1, SeqCst)),
@@ -447,6 +452,9 @@ where
 /// since nothing awaits a reply from it, so a joiner of many threads runs once after the batch
 /// instead of once per thread. Elsewhere it goes to the injector.
 pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
+    if trace::enabled() {
+        trace::woken(&task);
+    }
     let rt = task
         .green
         .as_ref()

@@ -25,6 +25,7 @@ use crate::rt::sched::queue::RunQueue;
 use crate::rt::stack::Stack;
 use crate::rt::stats::WorkerCounters;
 use crate::rt::task::Task;
+use crate::rt::trace;
 
 /// Go checks its global queue every 61 scheduler ticks: often enough that outside wakes are not
 /// starved, rarely enough that the lock is cold. A prime avoids lock-step with periodic workloads.
@@ -113,6 +114,7 @@ impl Worker {
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
             // other worker can hold it (it was taken from exactly one queue or slot).
+            let traced_since = trace::run_start();
             let intent = unsafe {
                 context::switch(
                     self.sched_ctx.get(),
@@ -121,6 +123,10 @@ impl Worker {
                 )
             };
             self.current.set(ptr::null());
+            if traced_since != 0 {
+                let parked = matches!(intent, INTENT_PARK_USER | INTENT_PARK_WAKE);
+                trace::ran(&task, traced_since, parked);
+            }
             // SAFETY: the task is switched out; we are the only thread touching its context.
             unsafe {
                 let sp = *g.ctx.get();
@@ -245,6 +251,9 @@ impl Worker {
                 let q = &shared.workers[victim].queue;
                 if let Some(t) = q.steal_into(self.local_queue(), &shared.injector) {
                     WorkerCounters::bump(&self.counters().steals);
+                    if trace::enabled() {
+                        trace::stole(victim);
+                    }
                     return Some(t);
                 }
             }

@@ -1,0 +1,544 @@
+//! The scheduler trace: Chrome trace-event JSON that Perfetto (ui.perfetto.dev) and
+//! `chrome://tracing` open.
+//!
+//! Turned on by `SMARM_TRACE=path.json` (read when the first runtime starts; the file is
+//! completed when the process exits) or by [`Config::trace`](crate::rt::Config::trace) (the file
+//! is completed when that `rt::run` returns). What it shows:
+//!
+//! - one track (`tid`) per OS thread that touched the runtime — every worker, named
+//!   `smarm-worker-N`, plus `main` or any other thread that spawned or woke green threads;
+//! - a complete-event slice (`"ph":"X"`) per run of a green thread on a worker, named by the green
+//!   thread's name (or `green #id`), with its thread id and Pid in `args`;
+//! - instant events (`"ph":"i"`) for `spawn`, `park` (with the reason: channel, lock, condvar,
+//!   join, sleep, park, io), `wake` and `steal`. (`preempt` is reserved for the preempting
+//!   allocator; nothing preempts yet.)
+//!
+//! ## Cost
+//! Off: every hook is `if trace::enabled() { .. }` on a relaxed load of one static bool that never
+//! changes while a program runs untraced — one predictable branch, its body out of line.
+//!
+//! On: an event is a fixed 64-byte record pushed onto the recording OS thread's own buffer (a
+//! `Mutex<Vec>` nobody else locks except to drain it, so the lock is uncontended) with a
+//! timestamp from the vDSO clock. A buffer holds [`BUFFER_EVENTS`] events; when it fills, the
+//! whole `Vec` is swapped for an empty one and handed to a writer thread through a bounded
+//! channel, so formatting and file I/O happen off the scheduler's path. If the writer falls
+//! behind by more than [`WRITER_BACKLOG`] buffers, the full buffer is dropped (and counted in the
+//! trace's closing metadata) rather than stalling a worker: memory stays bounded.
+//!
+//! ## A valid file however the program ends
+//! The writer writes `[` first and one event per line, comma-separated. The closing `]` is written
+//! by [`stop`]: at the end of an `rt::run` that asked for the trace, or, for `SMARM_TRACE`, from an
+//! `atexit` handler, so a program that returns from `main` (where the global runtime is never shut
+//! down) or calls `process::exit` still leaves valid JSON. `stop` drains every thread's partial
+//! buffer into the writer, then waits (at most two seconds) for the writer to finish the file.
+//! A process killed by a signal leaves the events written so far without the `]`, which both
+//! viewers accept (the trace-event format allows a missing close).
+
+use std::cell::OnceCell;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::rt::park::WaitReason;
+use crate::rt::task::Task;
+
+/// Events per thread buffer before it is handed to the writer (64 bytes each: 256 KiB).
+pub(crate) const BUFFER_EVENTS: usize = 4096;
+/// Full buffers that may wait for the writer before new ones are dropped.
+pub(crate) const WRITER_BACKLOG: usize = 64;
+/// Bytes of a green thread's name kept per event (longer names are cut at a char boundary).
+const NAME_BYTES: usize = 24;
+
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// Whether a trace is being recorded: the one branch every hook pays when tracing is off.
+#[inline(always)]
+pub(crate) fn enabled() -> bool {
+    ON.load(Relaxed)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Run,
+    Spawn,
+    Park,
+    Wake,
+    Steal,
+}
+
+/// One recorded event, formatted only by the writer.
+#[derive(Clone, Copy)]
+struct Event {
+    /// Nanoseconds since the trace's origin.
+    ts: u64,
+    /// `Run`: nanoseconds the green thread ran.
+    dur: u64,
+    /// The green thread's `ThreadId` (`Steal`: the victim worker's index).
+    id: u64,
+    /// The green thread's Pid as `index << 32 | generation` (`Steal`: 0).
+    pid: u64,
+    kind: Kind,
+    /// `Park`: a `WaitReason` byte.
+    reason: u8,
+    name_len: u8,
+    name: [u8; NAME_BYTES],
+}
+
+impl Event {
+    fn about(kind: Kind, task: &Task, ts: u64) -> Event {
+        let name = task.name.as_deref().unwrap_or("");
+        let mut len = name.len().min(NAME_BYTES);
+        while !name.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut buf = [0u8; NAME_BYTES];
+        buf[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let pid = task.green.as_ref().map_or(0, |g| {
+            (u64::from(g.pid.index()) << 32) | u64::from(g.pid.generation())
+        });
+        Event {
+            ts,
+            dur: 0,
+            id: task.id.as_u64().get(),
+            pid,
+            kind,
+            reason: 0,
+            name_len: len as u8,
+            name: buf,
+        }
+    }
+}
+
+/// One OS thread's events. Registered forever (a few hundred bytes once drained), so a
+/// `&'static` to it stays valid.
+struct Buffer {
+    tid: u32,
+    thread_name: Arc<str>,
+    events: Mutex<Vec<Event>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+static REGISTRY: Mutex<Vec<&'static Buffer>> = Mutex::new(Vec::new());
+static NEXT_TID: AtomicU32 = AtomicU32::new(1);
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static LOCAL: OnceCell<&'static Buffer> = const { OnceCell::new() };
+}
+
+/// This OS thread's buffer (made and registered on first use). DESIGN.md rule 1: read only
+/// through this accessor, and used only until the caller's next switch (recording never switches).
+#[inline(never)]
+fn local_buffer() -> &'static Buffer {
+    LOCAL.with(|c| {
+        *c.get_or_init(|| {
+            let b: &'static Buffer = Box::leak(Box::new(Buffer {
+                tid: NEXT_TID.fetch_add(1, Relaxed),
+                thread_name: std::thread::current().name().unwrap_or("thread").into(),
+                events: Mutex::new(Vec::with_capacity(BUFFER_EVENTS)),
+            }));
+            lock(&REGISTRY).push(b);
+            b
+        })
+    })
+}
+
+fn now() -> u64 {
+    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+#[cold]
+fn record(ev: Event) {
+    if !enabled() {
+        return;
+    }
+    let b = local_buffer();
+    let mut v = lock(&b.events);
+    v.push(ev);
+    if v.len() >= BUFFER_EVENTS {
+        let full = std::mem::replace(&mut *v, Vec::with_capacity(BUFFER_EVENTS));
+        drop(v);
+        hand_off(b, full, false);
+    }
+}
+
+/// Sends a buffer's events to the writer; with `wait`, blocks for room (used when stopping).
+fn hand_off(b: &Buffer, events: Vec<Event>, wait: bool) {
+    if events.is_empty() {
+        return;
+    }
+    let tx = lock(&SESSION).as_ref().map(|s| s.tx.clone());
+    let Some(tx) = tx else {
+        return;
+    };
+    let n = events.len() as u64;
+    let msg = Msg::Events(b.tid, b.thread_name.clone(), events);
+    let sent = if wait {
+        tx.send(msg).is_ok()
+    } else {
+        match tx.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    };
+    if !sent {
+        DROPPED.fetch_add(n, Relaxed);
+    }
+}
+
+// ---- hooks, each called only after `enabled()` was seen true ----
+
+/// The time a green thread is switched in, for [`ran`]; 0 when tracing is off.
+#[inline]
+pub(crate) fn run_start() -> u64 {
+    if enabled() { now().max(1) } else { 0 }
+}
+
+/// A green thread ran from `start` (from [`run_start`]) until now; it switched out to park if
+/// `parked`, with its recorded wait reason.
+#[cold]
+pub(crate) fn ran(task: &Task, start: u64, parked: bool) {
+    let end = now();
+    let mut ev = Event::about(Kind::Run, task, start);
+    ev.dur = end.saturating_sub(start);
+    record(ev);
+    if parked {
+        let mut ev = Event::about(Kind::Park, task, end);
+        ev.reason = task.wait.load(Relaxed);
+        record(ev);
+    }
+}
+
+/// `task` was just spawned.
+#[cold]
+pub(crate) fn spawned(task: &Task) {
+    record(Event::about(Kind::Spawn, task, now()));
+}
+
+/// `task` was just made runnable by a wake.
+#[cold]
+pub(crate) fn woken(task: &Task) {
+    record(Event::about(Kind::Wake, task, now()));
+}
+
+/// This worker stole from worker `victim`.
+#[cold]
+pub(crate) fn stole(victim: usize) {
+    record(Event {
+        ts: now(),
+        dur: 0,
+        id: victim as u64,
+        pid: 0,
+        kind: Kind::Steal,
+        reason: 0,
+        name_len: 0,
+        name: [0; NAME_BYTES],
+    });
+}
+
+// ---- sessions ----
+
+enum Msg {
+    Events(u32, Arc<str>, Vec<Event>),
+    Flush(std::sync::mpsc::Sender<()>),
+    Close(std::sync::mpsc::Sender<()>),
+}
+
+struct Session {
+    tx: SyncSender<Msg>,
+    /// Started by `Config::trace` (closed by that `rt::run`) rather than by `SMARM_TRACE`.
+    by_run: bool,
+}
+
+static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+
+/// Starts recording into `path` unless a trace is already being recorded. Returns whether this
+/// call started it.
+fn start(path: &Path, by_run: bool) -> io::Result<bool> {
+    let mut session = lock(&SESSION);
+    if session.is_some() {
+        return Ok(false);
+    }
+    let mut out = BufWriter::with_capacity(1 << 16, File::create(path)?);
+    out.write_all(b"[\n")?;
+    let (tx, rx) = sync_channel(WRITER_BACKLOG);
+    std::thread::Builder::new()
+        .name("smarm-trace".into())
+        .spawn(move || writer(out, rx))?;
+    // Events left from an earlier session belong to no file.
+    for b in lock(&REGISTRY).iter() {
+        lock(&b.events).clear();
+    }
+    DROPPED.store(0, Relaxed);
+    ORIGIN.get_or_init(Instant::now);
+    *session = Some(Session { tx, by_run });
+    register_atexit();
+    ON.store(true, Relaxed);
+    Ok(true)
+}
+
+/// Hands every thread's partial buffer to the writer, then sends `msg` (made from an ack
+/// sender) and waits for the writer's ack. With `close`, ends the session first.
+fn drain_and(close: bool) {
+    let tx = {
+        let mut session = lock(&SESSION);
+        if close {
+            ON.store(false, Relaxed);
+            match session.take() {
+                Some(s) => s.tx,
+                None => return,
+            }
+        } else {
+            match session.as_ref() {
+                Some(s) => s.tx.clone(),
+                None => return,
+            }
+        }
+    };
+    let buffers: Vec<&'static Buffer> = lock(&REGISTRY).clone();
+    for b in buffers {
+        let events = std::mem::take(&mut *lock(&b.events));
+        if !events.is_empty() {
+            let n = events.len() as u64;
+            if tx
+                .send(Msg::Events(b.tid, b.thread_name.clone(), events))
+                .is_err()
+            {
+                DROPPED.fetch_add(n, Relaxed);
+            }
+        }
+    }
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+    let msg = if close {
+        Msg::Close(ack_tx)
+    } else {
+        Msg::Flush(ack_tx)
+    };
+    if tx.send(msg).is_ok() {
+        let _ = ack_rx.recv_timeout(Duration::from_secs(2));
+    }
+}
+
+/// Completes the trace file: drains every buffer, writes the closing `]`, and stops recording.
+/// Does nothing when no trace is being recorded.
+pub(crate) fn stop() {
+    drain_and(true);
+}
+
+/// `rt::run`'s start: begins the `Config::trace` session if asked (returns whether it did), and
+/// otherwise `SMARM_TRACE`'s.
+pub(crate) fn begin_run(path: Option<&Path>) -> bool {
+    match path {
+        Some(p) => match start(p, true) {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("smarm: cannot write the trace to {}: {e}", p.display());
+                false
+            }
+        },
+        None => {
+            start_from_env();
+            false
+        }
+    }
+}
+
+/// `rt::run`'s end: completes the file if this run started the trace, else flushes what the
+/// process-wide trace has so far.
+pub(crate) fn end_run(started: bool) {
+    let by_run = lock(&SESSION).as_ref().is_some_and(|s| s.by_run);
+    if started && by_run {
+        stop();
+    } else if !by_run {
+        drain_and(false);
+    }
+}
+
+/// Starts the `SMARM_TRACE` session (once per process, at the first runtime start).
+pub(crate) fn start_from_env() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(path) = std::env::var_os("SMARM_TRACE").filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let path = PathBuf::from(path);
+        if let Err(e) = start(&path, false) {
+            eprintln!("smarm: cannot write the trace to {}: {e}", path.display());
+        }
+    });
+}
+
+fn register_atexit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn at_exit() {
+        // Unwinding out of an `extern "C"` function aborts; a failed trace must not.
+        let _ = std::panic::catch_unwind(stop);
+    }
+    ONCE.call_once(|| {
+        // SAFETY: `at_exit` is a plain `extern "C" fn()` that never unwinds; libc runs it once
+        // when the process exits normally (return from main, `process::exit`).
+        unsafe { libc::atexit(at_exit) };
+    });
+}
+
+// ---- the writer thread ----
+
+fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>) {
+    let mut first = true;
+    let mut named: HashSet<u32> = HashSet::new();
+    let mut line = String::with_capacity(256);
+    let mut emit = |out: &mut BufWriter<File>, line: &str| {
+        let sep: &[u8] = if first { b"" } else { b",\n" };
+        first = false;
+        let _ = out
+            .write_all(sep)
+            .and_then(|_| out.write_all(line.as_bytes()));
+    };
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Events(tid, thread_name, events) => {
+                if named.insert(tid) {
+                    line.clear();
+                    line.push_str(r#"{"name":"thread_name","ph":"M","pid":1,"tid":"#);
+                    push_u64(&mut line, u64::from(tid));
+                    line.push_str(r#","args":{"name":""#);
+                    push_escaped(&mut line, &thread_name);
+                    line.push_str(r#""}}"#);
+                    emit(&mut out, &line);
+                }
+                for ev in &events {
+                    line.clear();
+                    format_event(&mut line, tid, ev);
+                    emit(&mut out, &line);
+                }
+            }
+            Msg::Flush(ack) => {
+                let _ = out.flush();
+                let _ = ack.send(());
+            }
+            Msg::Close(ack) => {
+                line.clear();
+                line.push_str(
+                    r#"{"name":"smarm_trace","ph":"M","pid":1,"tid":0,"args":{"dropped_events":"#,
+                );
+                push_u64(&mut line, DROPPED.load(Relaxed));
+                line.push_str("}}");
+                emit(&mut out, &line);
+                let _ = out.write_all(b"\n]\n").and_then(|_| out.flush());
+                let _ = ack.send(());
+                return;
+            }
+        }
+    }
+}
+
+fn format_event(line: &mut String, tid: u32, ev: &Event) {
+    let name = std::str::from_utf8(&ev.name[..ev.name_len as usize]).unwrap_or("");
+    line.push_str(r#"{"name":""#);
+    match ev.kind {
+        Kind::Run if name.is_empty() => {
+            line.push_str("green #");
+            push_u64(line, ev.id);
+        }
+        Kind::Run => push_escaped(line, name),
+        Kind::Spawn => line.push_str("spawn"),
+        Kind::Park => line.push_str("park"),
+        Kind::Wake => line.push_str("wake"),
+        Kind::Steal => line.push_str("steal"),
+    }
+    line.push_str(r#"","cat":"smarm","ph":""#);
+    line.push_str(if ev.kind == Kind::Run { "X" } else { "i" });
+    line.push_str(r#"","ts":"#);
+    push_micros(line, ev.ts);
+    if ev.kind == Kind::Run {
+        line.push_str(r#","dur":"#);
+        push_micros(line, ev.dur);
+    } else {
+        line.push_str(r#","s":"t""#);
+    }
+    line.push_str(r#","pid":1,"tid":"#);
+    push_u64(line, u64::from(tid));
+    line.push_str(r#","args":{"#);
+    if ev.kind == Kind::Steal {
+        line.push_str(r#""victim_worker":"#);
+        push_u64(line, ev.id);
+    } else {
+        line.push_str(r#""thread":"#);
+        push_u64(line, ev.id);
+        line.push_str(r#","pid":"<0."#);
+        push_u64(line, ev.pid >> 32);
+        line.push('.');
+        push_u64(line, ev.pid & 0xFFFF_FFFF);
+        line.push_str(r#">""#);
+        if ev.kind != Kind::Run && !name.is_empty() {
+            line.push_str(r#","name":""#);
+            push_escaped(line, name);
+            line.push('"');
+        }
+        if ev.kind == Kind::Park {
+            line.push_str(r#","reason":""#);
+            line.push_str(WaitReason::from_u8(ev.reason).map_or("other", |r| r.as_str()));
+            line.push('"');
+        }
+    }
+    line.push_str("}}");
+}
+
+fn push_u64(line: &mut String, v: u64) {
+    use std::fmt::Write as _;
+    let _ = write!(line, "{v}");
+}
+
+/// Nanoseconds as the format's microseconds, with three decimals.
+fn push_micros(line: &mut String, ns: u64) {
+    use std::fmt::Write as _;
+    let _ = write!(line, "{}.{:03}", ns / 1000, ns % 1000);
+}
+
+/// Appends `s` as the inside of a JSON string.
+fn push_escaped(line: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    for c in s.chars() {
+        match c {
+            '"' => line.push_str("\\\""),
+            '\\' => line.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(line, "\\u{:04x}", c as u32);
+            }
+            c => line.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped_and_cut_at_char_boundaries() {
+        let mut s = String::new();
+        push_escaped(&mut s, "a\"b\\c\nd");
+        assert_eq!(s, r#"a\"b\\c\u000ad"#);
+        let task = Task::new_os(Some("ééééééééééééééééé".into())); // 34 bytes
+        let ev = Event::about(Kind::Spawn, &task, 5);
+        assert_eq!(ev.name_len, 24);
+        assert!(std::str::from_utf8(&ev.name[..24]).is_ok());
+        let mut line = String::new();
+        format_event(&mut line, 3, &ev);
+        assert!(
+            line.contains(r#""ph":"i""#) && line.contains(r#""ts":0.005"#),
+            "{line}"
+        );
+    }
+}
