@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::rt::park::WaitReason;
@@ -66,9 +66,9 @@ pub(crate) fn enabled() -> bool {
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Kind {
+    /// A run slice; with a non-zero `reason`, the run ended in a park for that reason.
     Run,
     Spawn,
-    Park,
     Wake,
     Steal,
 }
@@ -76,16 +76,16 @@ enum Kind {
 /// One recorded event, formatted only by the writer.
 #[derive(Clone, Copy)]
 struct Event {
-    /// Nanoseconds since the trace's origin.
+    /// TSC ticks (see [`now`]).
     ts: u64,
-    /// `Run`: nanoseconds the green thread ran.
+    /// `Run`: ticks the green thread ran.
     dur: u64,
     /// The green thread's `ThreadId` (`Steal`: the victim worker's index).
     id: u64,
     /// The green thread's Pid as `index << 32 | generation` (`Steal`: 0).
     pid: u64,
     kind: Kind,
-    /// `Park`: a `WaitReason` byte.
+    /// `Run`: 0, or the `WaitReason` byte of the park that ended the run.
     reason: u8,
     name_len: u8,
     name: [u8; NAME_BYTES],
@@ -130,7 +130,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 static REGISTRY: Mutex<Vec<&'static Buffer>> = Mutex::new(Vec::new());
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);
-static ORIGIN: OnceLock<Instant> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
@@ -154,8 +153,50 @@ fn local_buffer() -> &'static Buffer {
     })
 }
 
+/// A timestamp: the CPU's time-stamp counter. The clocksource on x86-64 Linux is this same
+/// counter, but reading it through `Instant::now` (the vDSO's `clock_gettime`) costs about three
+/// times as much, and a traced ping-pong reads the clock four times per round trip. Ticks become
+/// nanoseconds in the writer ([`Clock`]).
+#[inline]
 fn now() -> u64 {
-    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    // SAFETY: `rdtsc` exists on every x86-64 CPU and has no preconditions.
+    unsafe { std::arch::x86_64::_rdtsc() }
+}
+
+/// Converts the session's TSC ticks to nanoseconds since the session started.
+struct Clock {
+    tsc0: u64,
+    t0: Instant,
+    ns_per_tick: Option<f64>,
+}
+
+/// The shortest interval the tick rate is measured over (the writer waits for it, off the hot
+/// path): the measurement's error is the clock reads' jitter (tens of ns) over this, 1e-6-ish.
+const CALIBRATION: Duration = Duration::from_millis(20);
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            tsc0: now(),
+            t0: Instant::now(),
+            ns_per_tick: None,
+        }
+    }
+
+    /// Measures the tick rate once, against `Instant`, over at least [`CALIBRATION`].
+    fn rate(&mut self) -> f64 {
+        *self.ns_per_tick.get_or_insert_with(|| {
+            if let Some(rest) = CALIBRATION.checked_sub(self.t0.elapsed()) {
+                std::thread::sleep(rest);
+            }
+            let (ns, ticks) = (self.t0.elapsed().as_nanos() as f64, now() - self.tsc0);
+            if ticks == 0 { 1.0 } else { ns / ticks as f64 }
+        })
+    }
+
+    fn ns(&self, ticks: u64, rate: f64) -> u64 {
+        (ticks.saturating_sub(self.tsc0) as f64 * rate) as u64
+    }
 }
 
 #[cold]
@@ -167,10 +208,21 @@ fn record(ev: Event) {
     let mut v = lock(&b.events);
     v.push(ev);
     if v.len() >= BUFFER_EVENTS {
-        let full = std::mem::replace(&mut *v, Vec::with_capacity(BUFFER_EVENTS));
+        let full = std::mem::replace(&mut *v, spare_buffer());
         drop(v);
         hand_off(b, full, false);
     }
+}
+
+/// Emptied buffers the writer gives back, so that a long trace does not fault in fresh pages for
+/// every buffer it fills. At most [`SPARE_BUFFERS`] are kept.
+static SPARE: Mutex<Vec<Vec<Event>>> = Mutex::new(Vec::new());
+const SPARE_BUFFERS: usize = 16;
+
+fn spare_buffer() -> Vec<Event> {
+    lock(&SPARE)
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(BUFFER_EVENTS))
 }
 
 /// Sends a buffer's events to the writer; with `wait`, blocks for room (used when stopping).
@@ -184,16 +236,22 @@ fn hand_off(b: &Buffer, events: Vec<Event>, wait: bool) {
     };
     let n = events.len() as u64;
     let msg = Msg::Events(b.tid, b.thread_name.clone(), events);
-    let sent = if wait {
-        tx.send(msg).is_ok()
+    let unsent = if wait {
+        tx.send(msg).err().map(|e| e.0)
     } else {
         match tx.try_send(msg) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            Ok(()) => None,
+            Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
         }
     };
-    if !sent {
+    if let Some(Msg::Events(_, _, mut events)) = unsent {
+        // The writer is behind: drop these events (counted) but keep the memory for reuse.
         DROPPED.fetch_add(n, Relaxed);
+        events.clear();
+        let mut spare = lock(&SPARE);
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(events);
+        }
     }
 }
 
@@ -206,18 +264,16 @@ pub(crate) fn run_start() -> u64 {
 }
 
 /// A green thread ran from `start` (from [`run_start`]) until now; it switched out to park if
-/// `parked`, with its recorded wait reason.
+/// `parked`, with its recorded wait reason. One record: the writer expands a parked run into the
+/// slice and a `park` instant at its end.
 #[cold]
 pub(crate) fn ran(task: &Task, start: u64, parked: bool) {
-    let end = now();
     let mut ev = Event::about(Kind::Run, task, start);
-    ev.dur = end.saturating_sub(start);
-    record(ev);
+    ev.dur = now().saturating_sub(start);
     if parked {
-        let mut ev = Event::about(Kind::Park, task, end);
-        ev.reason = task.wait.load(Relaxed);
-        record(ev);
+        ev.reason = task.wait.load(Relaxed).max(1);
     }
+    record(ev);
 }
 
 /// `task` was just spawned.
@@ -275,13 +331,12 @@ fn start(path: &Path, by_run: bool) -> io::Result<bool> {
     let (tx, rx) = sync_channel(WRITER_BACKLOG);
     std::thread::Builder::new()
         .name("smarm-trace".into())
-        .spawn(move || writer(out, rx))?;
+        .spawn(move || writer(out, rx, Clock::new()))?;
     // Events left from an earlier session belong to no file.
     for b in lock(&REGISTRY).iter() {
         lock(&b.events).clear();
     }
     DROPPED.store(0, Relaxed);
-    ORIGIN.get_or_init(Instant::now);
     *session = Some(Session { tx, by_run });
     register_atexit();
     ON.store(true, Relaxed);
@@ -394,16 +449,29 @@ fn register_atexit() {
 
 // ---- the writer thread ----
 
-fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>) {
+/// A line of JSON being built: bytes, so that no UTF-8 re-check runs per number.
+struct Line(Vec<u8>);
+
+impl Line {
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn push(&mut self, b: u8) {
+        self.0.push(b);
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>, mut clock: Clock) {
     let mut first = true;
     let mut named: HashSet<u32> = HashSet::new();
-    let mut line = String::with_capacity(256);
-    let mut emit = |out: &mut BufWriter<File>, line: &str| {
+    let mut line = Line(Vec::with_capacity(512));
+    let mut emit = |out: &mut BufWriter<File>, line: &Line| {
         let sep: &[u8] = if first { b"" } else { b",\n" };
         first = false;
-        let _ = out
-            .write_all(sep)
-            .and_then(|_| out.write_all(line.as_bytes()));
+        let _ = out.write_all(sep).and_then(|_| out.write_all(&line.0));
     };
     while let Ok(msg) = rx.recv() {
         match msg {
@@ -417,10 +485,17 @@ fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>) {
                     line.push_str(r#""}}"#);
                     emit(&mut out, &line);
                 }
+                let rate = clock.rate();
                 for ev in &events {
                     line.clear();
-                    format_event(&mut line, tid, ev);
+                    format_event(&mut line, tid, ev, &clock, rate);
                     emit(&mut out, &line);
+                }
+                let mut events = events;
+                events.clear();
+                let mut spare = lock(&SPARE);
+                if spare.len() < SPARE_BUFFERS && events.capacity() == BUFFER_EVENTS {
+                    spare.push(events);
                 }
             }
             Msg::Flush(ack) => {
@@ -443,80 +518,135 @@ fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>) {
     }
 }
 
-fn format_event(line: &mut String, tid: u32, ev: &Event) {
+fn format_event(line: &mut Line, tid: u32, ev: &Event, clock: &Clock, rate: f64) {
+    let ts = clock.ns(ev.ts, rate);
     let name = std::str::from_utf8(&ev.name[..ev.name_len as usize]).unwrap_or("");
-    line.push_str(r#"{"name":""#);
     match ev.kind {
-        Kind::Run if name.is_empty() => {
-            line.push_str("green #");
-            push_u64(line, ev.id);
+        Kind::Run => {
+            line.push_str(r#"{"name":""#);
+            if name.is_empty() {
+                line.push_str("green #");
+                push_u64(line, ev.id);
+            } else {
+                push_escaped(line, name);
+            }
+            line.push_str(r#"","ph":"X","ts":"#);
+            push_micros(line, ts);
+            line.push_str(r#","dur":"#);
+            let dur = (ev.dur as f64 * rate) as u64;
+            push_micros(line, dur);
+            push_tail(line, tid, ev, "", None, true);
+            if ev.reason != 0 {
+                // The park that ended this run, as an instant at its end.
+                line.push_str(",\n");
+                let reason = WaitReason::from_u8(ev.reason).map_or("other", |r| r.as_str());
+                push_instant(line, "park", ts + dur);
+                push_tail(line, tid, ev, name, Some(reason), false);
+            }
         }
-        Kind::Run => push_escaped(line, name),
-        Kind::Spawn => line.push_str("spawn"),
-        Kind::Park => line.push_str("park"),
-        Kind::Wake => line.push_str("wake"),
-        Kind::Steal => line.push_str("steal"),
+        Kind::Spawn | Kind::Wake => {
+            let what = if ev.kind == Kind::Spawn {
+                "spawn"
+            } else {
+                "wake"
+            };
+            push_instant(line, what, ts);
+            push_tail(line, tid, ev, name, None, ev.kind == Kind::Spawn);
+        }
+        Kind::Steal => {
+            push_instant(line, "steal", ts);
+            line.push_str(r#","pid":1,"tid":"#);
+            push_u64(line, u64::from(tid));
+            line.push_str(r#","args":{"victim_worker":"#);
+            push_u64(line, ev.id);
+            line.push_str("}}");
+        }
     }
-    line.push_str(r#"","cat":"smarm","ph":""#);
-    line.push_str(if ev.kind == Kind::Run { "X" } else { "i" });
-    line.push_str(r#"","ts":"#);
-    push_micros(line, ev.ts);
-    if ev.kind == Kind::Run {
-        line.push_str(r#","dur":"#);
-        push_micros(line, ev.dur);
-    } else {
-        line.push_str(r#","s":"t""#);
-    }
+}
+
+/// `{"name":"<what>","ph":"i","ts":<ts>` (the rest is `push_tail`'s). An instant's scope
+/// defaults to its thread's track.
+fn push_instant(line: &mut Line, what: &str, ts: u64) {
+    line.push_str(r#"{"name":""#);
+    line.push_str(what);
+    line.push_str(r#"","ph":"i","ts":"#);
+    push_micros(line, ts);
+}
+
+/// `,"pid":1,"tid":..,"args":{"thread":..[,"pid":"<0.i.g>"][,"name":..][,"reason":..]}}`.
+fn push_tail(
+    line: &mut Line,
+    tid: u32,
+    ev: &Event,
+    name: &str,
+    reason: Option<&str>,
+    with_pid: bool,
+) {
     line.push_str(r#","pid":1,"tid":"#);
     push_u64(line, u64::from(tid));
-    line.push_str(r#","args":{"#);
-    if ev.kind == Kind::Steal {
-        line.push_str(r#""victim_worker":"#);
-        push_u64(line, ev.id);
-    } else {
-        line.push_str(r#""thread":"#);
-        push_u64(line, ev.id);
+    line.push_str(r#","args":{"thread":"#);
+    push_u64(line, ev.id);
+    if with_pid {
         line.push_str(r#","pid":"<0."#);
         push_u64(line, ev.pid >> 32);
-        line.push('.');
+        line.push(b'.');
         push_u64(line, ev.pid & 0xFFFF_FFFF);
         line.push_str(r#">""#);
-        if ev.kind != Kind::Run && !name.is_empty() {
-            line.push_str(r#","name":""#);
-            push_escaped(line, name);
-            line.push('"');
-        }
-        if ev.kind == Kind::Park {
-            line.push_str(r#","reason":""#);
-            line.push_str(WaitReason::from_u8(ev.reason).map_or("other", |r| r.as_str()));
-            line.push('"');
-        }
+    }
+    if !name.is_empty() {
+        line.push_str(r#","name":""#);
+        push_escaped(line, name);
+        line.push(b'"');
+    }
+    if let Some(r) = reason {
+        line.push_str(r#","reason":""#);
+        line.push_str(r);
+        line.push(b'"');
     }
     line.push_str("}}");
 }
 
-fn push_u64(line: &mut String, v: u64) {
-    use std::fmt::Write as _;
-    let _ = write!(line, "{v}");
+/// Decimal digits without `fmt` (the writer formats millions of numbers).
+fn push_u64(line: &mut Line, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    line.0.extend_from_slice(&buf[i..]);
 }
 
 /// Nanoseconds as the format's microseconds, with three decimals.
-fn push_micros(line: &mut String, ns: u64) {
-    use std::fmt::Write as _;
-    let _ = write!(line, "{}.{:03}", ns / 1000, ns % 1000);
+fn push_micros(line: &mut Line, ns: u64) {
+    push_u64(line, ns / 1000);
+    let frac = ns % 1000;
+    let digits = [
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ];
+    line.0.extend_from_slice(&digits);
 }
 
 /// Appends `s` as the inside of a JSON string.
-fn push_escaped(line: &mut String, s: &str) {
-    use std::fmt::Write as _;
-    for c in s.chars() {
-        match c {
-            '"' => line.push_str("\\\""),
-            '\\' => line.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(line, "\\u{:04x}", c as u32);
+fn push_escaped(line: &mut Line, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => line.push_str("\\\""),
+            b'\\' => line.push_str("\\\\"),
+            b if b < 0x20 => {
+                line.push_str("\\u00");
+                line.push(HEX[usize::from(b >> 4)]);
+                line.push(HEX[usize::from(b & 15)]);
             }
-            c => line.push(c),
+            b => line.push(b),
         }
     }
 }
@@ -527,15 +657,21 @@ mod tests {
 
     #[test]
     fn names_are_escaped_and_cut_at_char_boundaries() {
-        let mut s = String::new();
+        let mut s = Line(Vec::new());
         push_escaped(&mut s, "a\"b\\c\nd");
-        assert_eq!(s, r#"a\"b\\c\u000ad"#);
+        assert_eq!(s.0, br#"a\"b\\c\u000ad"#);
         let task = Task::new_os(Some("ééééééééééééééééé".into())); // 34 bytes
         let ev = Event::about(Kind::Spawn, &task, 5);
         assert_eq!(ev.name_len, 24);
         assert!(std::str::from_utf8(&ev.name[..24]).is_ok());
-        let mut line = String::new();
-        format_event(&mut line, 3, &ev);
+        let mut line = Line(Vec::new());
+        let clock = Clock {
+            tsc0: 0,
+            t0: Instant::now(),
+            ns_per_tick: Some(1.0),
+        };
+        format_event(&mut line, 3, &ev, &clock, 1.0);
+        let line = String::from_utf8(line.0).unwrap();
         assert!(
             line.contains(r#""ph":"i""#) && line.contains(r#""ts":0.005"#),
             "{line}"
