@@ -53,10 +53,13 @@ pub(crate) struct Worker {
     pub(crate) ids: Cell<(u64, u64)>,
     rng: Cell<u32>,
     expired: UnsafeCell<Vec<(Arc<Task>, u32)>>,
+    /// This worker's `rt::stats` counters, cached so the hot path skips the slice indexing.
+    counters: *const WorkerCounters,
 }
 
 /// The body of worker thread `index`.
 pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+    let counters: *const WorkerCounters = &shared.workers[index].counters;
     let worker = Worker {
         index,
         shared,
@@ -71,6 +74,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         ids: Cell::new((0, 0)),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         expired: UnsafeCell::new(Vec::new()),
+        counters,
     };
     set_current_worker(&worker);
     worker.main_loop();
@@ -83,7 +87,9 @@ impl Worker {
     }
 
     fn counters(&self) -> &WorkerCounters {
-        &self.shared.workers[self.index].counters
+        // SAFETY: `counters` points into `self.shared.workers`, a boxed slice that is never
+        // reallocated and lives as long as the `Arc<Shared>` this worker holds.
+        unsafe { &*self.counters }
     }
 
     fn main_loop(&self) {
