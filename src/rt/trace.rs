@@ -99,7 +99,9 @@ impl Event {
             len -= 1;
         }
         let mut buf = [0u8; NAME_BYTES];
-        buf[..len].copy_from_slice(&name.as_bytes()[..len]);
+        if len > 0 {
+            buf[..len].copy_from_slice(&name.as_bytes()[..len]);
+        }
         let pid = task.green.as_ref().map_or(0, |g| {
             (u64::from(g.pid.index()) << 32) | u64::from(g.pid.generation())
         });
