@@ -375,6 +375,11 @@ fn smarm_trace_is_valid_json_after_main_returns() {
     if std::env::var("SMARM_CHILD").as_deref() == Ok("env-trace") {
         // The global runtime, started lazily, never shuts down: the trace is completed at exit.
         known_program();
+        // A run's slice is recorded by its worker just after the thread switches out, which for a
+        // thread's last run is just after `join` returned to us: give the workers a moment, or
+        // the exit may close the trace before the last slices are recorded (they would be lost,
+        // as events of threads still running at exit are).
+        std::thread::sleep(std::time::Duration::from_millis(20));
         return;
     }
     let path = temp_path("env");

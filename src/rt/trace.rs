@@ -32,7 +32,9 @@
 //! down) or calls `process::exit` still leaves valid JSON. `stop` drains every thread's partial
 //! buffer into the writer, then waits (at most two seconds) for the writer to finish the file.
 //! A process killed by a signal leaves the events written so far without the `]`, which both
-//! viewers accept (the trace-event format allows a missing close).
+//! viewers accept (the trace-event format allows a missing close). At a process exit, slices of
+//! green threads still running (or switching out at that moment) are not recorded: a slice is
+//! recorded by its worker when the thread switches out.
 
 use std::cell::OnceCell;
 use std::collections::HashSet;
@@ -331,9 +333,11 @@ fn start(path: &Path, by_run: bool) -> io::Result<bool> {
     let mut out = BufWriter::with_capacity(1 << 16, File::create(path)?);
     out.write_all(b"[\n")?;
     let (tx, rx) = sync_channel(WRITER_BACKLOG);
+    // The origin is taken here, before recording starts, so no event predates it.
+    let clock = Clock::new();
     std::thread::Builder::new()
         .name("smarm-trace".into())
-        .spawn(move || writer(out, rx, Clock::new()))?;
+        .spawn(move || writer(out, rx, clock))?;
     // Events left from an earlier session belong to no file.
     for b in lock(&REGISTRY).iter() {
         lock(&b.events).clear();
