@@ -17,43 +17,40 @@
 //! Off: every hook is `if trace::enabled() { .. }` on a relaxed load of one static bool that never
 //! changes while a program runs untraced — one predictable branch, its body out of line.
 //!
-//! On: an event is a fixed 64-byte record pushed onto the recording OS thread's own buffer (a
-//! `Mutex<Vec>` nobody else locks except to drain it, so the lock is uncontended) with a
-//! timestamp from the vDSO clock. A buffer holds [`BUFFER_EVENTS`] events; when it fills, the
-//! whole `Vec` is swapped for an empty one and handed to a writer thread through a bounded
-//! channel, so formatting and file I/O happen off the scheduler's path. If the writer falls
-//! behind by more than [`WRITER_BACKLOG`] buffers, the full buffer is dropped (and counted in the
-//! trace's closing metadata) rather than stalling a worker: memory stays bounded.
-//!
+//! On: an event is a fixed 64-byte record with a TSC timestamp, written into the recording OS
+//! thread's own ring (single producer, single consumer: a few plain stores, no locked
+//! instruction). A writer thread drains every ring each
+//! [`DRAIN_INTERVAL`], or sooner when a ring is half full, and does the formatting and file I/O
+//! off the scheduler's path. A ring that fills because the writer is behind drops new events and
+//! counts them (the count is in the trace's closing metadata): memory stays bounded at
+//! [`RING_EVENTS`] events per thread, and a worker never waits for the disk.
+
 //! ## A valid file however the program ends
 //! The writer writes `[` first and one event per line, comma-separated. The closing `]` is written
 //! by [`stop`]: at the end of an `rt::run` that asked for the trace, or, for `SMARM_TRACE`, from an
 //! `atexit` handler, so a program that returns from `main` (where the global runtime is never shut
-//! down) or calls `process::exit` still leaves valid JSON. `stop` drains every thread's partial
-//! buffer into the writer, then waits (at most two seconds) for the writer to finish the file.
+//! down) or calls `process::exit` still leaves valid JSON. `stop` has the writer drain every
+//! thread's ring and finish the file, and waits for that (at most two seconds).
 //! A process killed by a signal leaves the events written so far without the `]`, which both
 //! viewers accept (the trace-event format allows a missing close). At a process exit, slices of
 //! green threads still running (or switching out at that moment) are not recorded: a slice is
 //! recorded by its worker when the thread switches out.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, UnsafeCell};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::rt::park::WaitReason;
 use crate::rt::task::Task;
 
-/// Events per thread buffer before it is handed to the writer (64 bytes each: 256 KiB).
-pub(crate) const BUFFER_EVENTS: usize = 4096;
-/// Full buffers that may wait for the writer before new ones are dropped.
-pub(crate) const WRITER_BACKLOG: usize = 64;
 /// Bytes of a green thread's name kept per event (longer names are cut at a char boundary).
 const NAME_BYTES: usize = 24;
 
@@ -120,41 +117,78 @@ impl Event {
     }
 }
 
-/// One OS thread's events. Registered forever (a few hundred bytes once drained), so a
-/// `&'static` to it stays valid.
-struct Buffer {
+/// One OS thread's events: a single-producer, single-consumer ring. The thread that owns it
+/// writes a slot and publishes it by storing `tail` (a plain store on x86-64: no locked
+/// instruction on the recording path); the writer thread reads `head..tail` and gives the slots
+/// back by storing `head`. When the ring is full the event is dropped and counted: a stalled
+/// writer never stalls a worker, and memory stays bounded.
+struct Ring {
     tid: u32,
     thread_name: Arc<str>,
-    events: Mutex<Vec<Event>>,
+    /// Next slot to read; written only by the consumer (the writer thread, or `start`).
+    head: AtomicUsize,
+    /// Next slot to write; written only by the owning thread.
+    tail: AtomicUsize,
+    /// Set when the owning thread has exited: the writer frees the ring once it is drained.
+    orphaned: AtomicBool,
+    slots: Box<[UnsafeCell<MaybeUninit<Event>>]>,
 }
+
+// SAFETY: a slot is written only by the owner while it is outside `head..tail` (free), and read
+// only by the consumer while it is inside (published by the owner's Release store of `tail`,
+// acquired by the consumer); `head`'s Release store hands it back to the owner.
+unsafe impl Sync for Ring {}
+// SAFETY: as above; nothing in a Ring is tied to a thread.
+unsafe impl Send for Ring {}
+
+/// Slots per thread ring (64 bytes each: 512 KiB, touched only as far as it fills).
+pub(crate) const RING_EVENTS: usize = 8192;
+/// How often the writer drains the rings when nobody pokes it.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(5);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-static REGISTRY: Mutex<Vec<&'static Buffer>> = Mutex::new(Vec::new());
+static REGISTRY: Mutex<Vec<Arc<Ring>>> = Mutex::new(Vec::new());
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
-    static LOCAL: OnceCell<&'static Buffer> = const { OnceCell::new() };
+/// Owns the thread's reference to its ring; dropping it (thread exit) marks the ring orphaned.
+struct LocalRing(Arc<Ring>);
+
+impl Drop for LocalRing {
+    fn drop(&mut self) {
+        self.0.orphaned.store(true, Release);
+    }
 }
 
-/// This OS thread's buffer (made and registered on first use). DESIGN.md rule 1: read only
-/// through this accessor, and used only until the caller's next switch (recording never switches).
+thread_local! {
+    static LOCAL: OnceCell<LocalRing> = const { OnceCell::new() };
+}
+
+/// Calls `f` with this OS thread's ring (made and registered on first use). DESIGN.md rule 1:
+/// the thread-local is read only here, and `f` never switches. During the thread's teardown,
+/// when the thread-local is gone, the event is not recorded.
 #[inline(never)]
-fn local_buffer() -> &'static Buffer {
-    LOCAL.with(|c| {
-        *c.get_or_init(|| {
-            let b: &'static Buffer = Box::leak(Box::new(Buffer {
+fn with_local_ring(f: impl FnOnce(&Ring)) {
+    let _ = LOCAL.try_with(|c| {
+        let r = c.get_or_init(|| {
+            let ring = Arc::new(Ring {
                 tid: NEXT_TID.fetch_add(1, Relaxed),
                 thread_name: std::thread::current().name().unwrap_or("thread").into(),
-                events: Mutex::new(Vec::with_capacity(BUFFER_EVENTS)),
-            }));
-            lock(&REGISTRY).push(b);
-            b
-        })
-    })
+                head: AtomicUsize::new(0),
+                tail: AtomicUsize::new(0),
+                orphaned: AtomicBool::new(false),
+                slots: (0..RING_EVENTS)
+                    .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                    .collect(),
+            });
+            lock(&REGISTRY).push(ring.clone());
+            LocalRing(ring)
+        });
+        f(&r.0)
+    });
 }
 
 /// A timestamp: the CPU's time-stamp counter. The clocksource on x86-64 Linux is this same
@@ -208,54 +242,27 @@ fn record(ev: Event) {
     if !enabled() {
         return;
     }
-    let b = local_buffer();
-    let mut v = lock(&b.events);
-    v.push(ev);
-    if v.len() >= BUFFER_EVENTS {
-        let full = std::mem::replace(&mut *v, spare_buffer());
-        drop(v);
-        hand_off(b, full, false);
-    }
+    with_local_ring(|r| {
+        let t = r.tail.load(Relaxed); // only we write `tail`
+        let h = r.head.load(Acquire);
+        if t - h >= RING_EVENTS {
+            DROPPED.fetch_add(1, Relaxed);
+            return;
+        }
+        // SAFETY: slot `t` is outside `head..tail`, so the consumer does not read it (see `Ring`).
+        unsafe { (*r.slots[t % RING_EVENTS].get()).write(ev) };
+        r.tail.store(t + 1, Release);
+        if t - h == RING_EVENTS / 2 {
+            poke_writer();
+        }
+    });
 }
 
-/// Emptied buffers the writer gives back, so that a long trace does not fault in fresh pages for
-/// every buffer it fills. At most [`SPARE_BUFFERS`] are kept.
-static SPARE: Mutex<Vec<Vec<Event>>> = Mutex::new(Vec::new());
-const SPARE_BUFFERS: usize = 16;
-
-fn spare_buffer() -> Vec<Event> {
-    lock(&SPARE)
-        .pop()
-        .unwrap_or_else(|| Vec::with_capacity(BUFFER_EVENTS))
-}
-
-/// Sends a buffer's events to the writer; with `wait`, blocks for room (used when stopping).
-fn hand_off(b: &Buffer, events: Vec<Event>, wait: bool) {
-    if events.is_empty() {
-        return;
-    }
-    let tx = lock(&SESSION).as_ref().map(|s| s.tx.clone());
-    let Some(tx) = tx else {
-        return;
-    };
-    let n = events.len() as u64;
-    let msg = Msg::Events(b.tid, b.thread_name.clone(), events);
-    let unsent = if wait {
-        tx.send(msg).err().map(|e| e.0)
-    } else {
-        match tx.try_send(msg) {
-            Ok(()) => None,
-            Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
-        }
-    };
-    if let Some(Msg::Events(_, _, mut events)) = unsent {
-        // The writer is behind: drop these events (counted) but keep the memory for reuse.
-        DROPPED.fetch_add(n, Relaxed);
-        events.clear();
-        let mut spare = lock(&SPARE);
-        if spare.len() < SPARE_BUFFERS {
-            spare.push(events);
-        }
+/// Half a ring is waiting: wake the writer early rather than at its next interval.
+#[cold]
+fn poke_writer() {
+    if let Some(tx) = lock(&SESSION).as_ref().map(|s| s.tx.clone()) {
+        let _ = tx.try_send(Msg::Drain);
     }
 }
 
@@ -310,8 +317,11 @@ pub(crate) fn stole(victim: usize) {
 // ---- sessions ----
 
 enum Msg {
-    Events(u32, Arc<str>, Vec<Event>),
+    /// Drain the rings now (a ring is half full).
+    Drain,
+    /// Drain, flush the file, and ack.
     Flush(std::sync::mpsc::Sender<()>),
+    /// Drain, write the closing `]`, ack, and exit.
     Close(std::sync::mpsc::Sender<()>),
 }
 
@@ -332,15 +342,16 @@ fn start(path: &Path, by_run: bool) -> io::Result<bool> {
     }
     let mut out = BufWriter::with_capacity(1 << 16, File::create(path)?);
     out.write_all(b"[\n")?;
-    let (tx, rx) = sync_channel(WRITER_BACKLOG);
+    let (tx, rx) = sync_channel(4);
     // The origin is taken here, before recording starts, so no event predates it.
     let clock = Clock::new();
     std::thread::Builder::new()
         .name("smarm-trace".into())
         .spawn(move || writer(out, rx, clock))?;
-    // Events left from an earlier session belong to no file.
-    for b in lock(&REGISTRY).iter() {
-        lock(&b.events).clear();
+    // Events left from an earlier session belong to no file. No writer runs now (the last one
+    // acked its close), so we are the rings' consumer here.
+    for r in lock(&REGISTRY).iter() {
+        r.head.store(r.tail.load(Acquire), Release);
     }
     DROPPED.store(0, Relaxed);
     *session = Some(Session { tx, by_run });
@@ -349,8 +360,8 @@ fn start(path: &Path, by_run: bool) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Hands every thread's partial buffer to the writer, then sends `msg` (made from an ack
-/// sender) and waits for the writer's ack. With `close`, ends the session first.
+/// Asks the writer to drain every ring and flush the file (`close`: and complete it, ending the
+/// session), and waits up to two seconds for it to be done.
 fn drain_and(close: bool) {
     let tx = {
         let mut session = lock(&SESSION);
@@ -367,19 +378,6 @@ fn drain_and(close: bool) {
             }
         }
     };
-    let buffers: Vec<&'static Buffer> = lock(&REGISTRY).clone();
-    for b in buffers {
-        let events = std::mem::take(&mut *lock(&b.events));
-        if !events.is_empty() {
-            let n = events.len() as u64;
-            if tx
-                .send(Msg::Events(b.tid, b.thread_name.clone(), events))
-                .is_err()
-            {
-                DROPPED.fetch_add(n, Relaxed);
-            }
-        }
-    }
     let (ack_tx, ack_rx) = std::sync::mpsc::channel();
     let msg = if close {
         Msg::Close(ack_tx)
@@ -479,36 +477,49 @@ fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>, mut clock: Clock) {
         first = false;
         let _ = out.write_all(sep).and_then(|_| out.write_all(&line.0));
     };
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            Msg::Events(tid, thread_name, events) => {
-                if named.insert(tid) {
-                    line.clear();
-                    line.push_str(r#"{"name":"thread_name","ph":"M","pid":1,"tid":"#);
-                    push_u64(&mut line, u64::from(tid));
-                    line.push_str(r#","args":{"name":""#);
-                    push_escaped(&mut line, &thread_name);
-                    line.push_str(r#""}}"#);
-                    emit(&mut out, &line);
-                }
-                let rate = clock.rate();
-                for ev in &events {
-                    line.clear();
-                    format_event(&mut line, tid, ev, &clock, rate);
-                    emit(&mut out, &line);
-                }
-                let mut events = events;
-                events.clear();
-                let mut spare = lock(&SPARE);
-                if spare.len() < SPARE_BUFFERS && events.capacity() == BUFFER_EVENTS {
-                    spare.push(events);
-                }
+    let mut drain = |out: &mut BufWriter<File>, line: &mut Line| {
+        let rate = clock.rate();
+        let rings: Vec<Arc<Ring>> = lock(&REGISTRY).clone();
+        for r in &rings {
+            let h = r.head.load(Relaxed); // only we write `head`
+            let t = r.tail.load(Acquire);
+            if h == t {
+                continue;
             }
-            Msg::Flush(ack) => {
+            if named.insert(r.tid) {
+                line.clear();
+                line.push_str(r#"{"name":"thread_name","ph":"M","pid":1,"tid":"#);
+                push_u64(line, u64::from(r.tid));
+                line.push_str(r#","args":{"name":""#);
+                push_escaped(line, &r.thread_name);
+                line.push_str(r#""}}"#);
+                emit(out, line);
+            }
+            for i in h..t {
+                // SAFETY: slots in `head..tail` were published by the owner's Release store of
+                // `tail`, which we acquired; the owner does not touch them until we move `head`.
+                let ev = unsafe { (*r.slots[i % RING_EVENTS].get()).assume_init_read() };
+                line.clear();
+                format_event(line, r.tid, &ev, &clock, rate);
+                emit(out, line);
+            }
+            r.head.store(t, Release);
+        }
+        // Rings of exited threads, drained above (they can get no new events), are freed.
+        lock(&REGISTRY).retain(|r| {
+            !(r.orphaned.load(Acquire) && r.head.load(Relaxed) == r.tail.load(Acquire))
+        });
+    };
+    loop {
+        match rx.recv_timeout(DRAIN_INTERVAL) {
+            Ok(Msg::Drain) | Err(RecvTimeoutError::Timeout) => drain(&mut out, &mut line),
+            Ok(Msg::Flush(ack)) => {
+                drain(&mut out, &mut line);
                 let _ = out.flush();
                 let _ = ack.send(());
             }
-            Msg::Close(ack) => {
+            Ok(Msg::Close(ack)) => {
+                drain(&mut out, &mut line);
                 line.clear();
                 line.push_str(
                     r#"{"name":"smarm_trace","ph":"M","pid":1,"tid":0,"args":{"dropped_events":"#,
@@ -520,6 +531,7 @@ fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>, mut clock: Clock) {
                 let _ = ack.send(());
                 return;
             }
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
