@@ -209,8 +209,10 @@ struct Clock {
 }
 
 /// The shortest interval the tick rate is measured over (the writer waits for it, off the hot
-/// path): the measurement's error is the clock reads' jitter (tens of ns) over this, 1e-6-ish.
-const CALIBRATION: Duration = Duration::from_millis(20);
+/// path, while the rings buffer). The error is the clock reads' jitter (tens of ns) over this,
+/// about 1e-5, and it is one factor for the whole trace: it scales the timeline by that much but
+/// never reorders events.
+const CALIBRATION: Duration = Duration::from_millis(2);
 
 impl Clock {
     fn new() -> Clock {
