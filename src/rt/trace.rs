@@ -626,17 +626,28 @@ fn push_tail(
     line.push_str("}}");
 }
 
-/// Decimal digits without `fmt` (the writer formats millions of numbers).
+/// Decimal digits without `fmt`, two at a time (the writer formats millions of numbers).
 fn push_u64(line: &mut Line, mut v: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     line.0.extend_from_slice(&buf[i..]);
 }
@@ -674,6 +685,18 @@ fn push_escaped(line: &mut Line, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_format_as_decimal() {
+        for v in [0, 7, 10, 99, 100, 101, 12345, 999_999, u64::MAX] {
+            let mut l = Line(Vec::new());
+            push_u64(&mut l, v);
+            assert_eq!(String::from_utf8(l.0).unwrap(), v.to_string());
+        }
+        let mut l = Line(Vec::new());
+        push_micros(&mut l, 1_234_005);
+        assert_eq!(l.0, b"1234.005");
+    }
 
     #[test]
     fn names_are_escaped_and_cut_at_char_boundaries() {
