@@ -117,10 +117,10 @@ impl Worker {
             self.current.set(Arc::as_ptr(&task));
             task.wait.store(park::WAIT_RUNNING, Relaxed);
             WorkerCounters::bump(&self.counters().switches);
+            let traced_since = trace::run_start();
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
             // other worker can hold it (it was taken from exactly one queue or slot).
-            let traced_since = trace::run_start();
             let intent = unsafe {
                 context::switch(
                     self.sched_ctx.get(),
