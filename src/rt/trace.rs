@@ -344,17 +344,17 @@ fn start(path: &Path, by_run: bool) -> io::Result<bool> {
     }
     let mut out = BufWriter::with_capacity(1 << 16, File::create(path)?);
     out.write_all(b"[\n")?;
+    // Events left from an earlier session belong to no file. No writer runs now (the last one
+    // acked its close, and the new one starts below), so we are the rings' only consumer here.
+    for r in lock(&REGISTRY).iter() {
+        r.head.store(r.tail.load(Acquire), Release);
+    }
     let (tx, rx) = sync_channel(4);
     // The origin is taken here, before recording starts, so no event predates it.
     let clock = Clock::new();
     std::thread::Builder::new()
         .name("smarm-trace".into())
         .spawn(move || writer(out, rx, clock))?;
-    // Events left from an earlier session belong to no file. No writer runs now (the last one
-    // acked its close), so we are the rings' consumer here.
-    for r in lock(&REGISTRY).iter() {
-        r.head.store(r.tail.load(Acquire), Release);
-    }
     DROPPED.store(0, Relaxed);
     *session = Some(Session { tx, by_run });
     register_atexit();
