@@ -21,6 +21,12 @@ fn stats_count_spawns_switches_parks_per_worker() {
         for h in hs {
             h.join().unwrap();
         }
+        // `join` returns once a child's result is published; its worker counts it finished a
+        // moment later, when the child has switched out for the last time.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while rt::stats().live > 1 && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
         (before, rt::stats())
     });
     assert_eq!(before.spawned, 1, "only rt::run's main green thread");
@@ -149,7 +155,8 @@ fn sigquit_prints_the_dump_and_the_program_goes_on() {
         );
         // SAFETY: raising a signal whose handler we installed above.
         unsafe { libc::raise(libc::SIGQUIT) };
-        std::thread::sleep(Duration::from_millis(200));
+        // The helper thread prints; give it ample time on a loaded machine.
+        std::thread::sleep(Duration::from_millis(1000));
         tx.send(()).unwrap();
         h.join().unwrap().unwrap();
         println!("still alive");

@@ -236,7 +236,9 @@ fn the_json_checker_rejects_what_it_should() {
 // ---- the traced program ----
 
 /// A small known program: three named green threads; `ping` and `pong` exchange 20 messages
-/// over channels, `sleeper` sleeps; `main` joins all three.
+/// over channels, `sleeper` sleeps; `main` joins all three. Run on one worker, so that every
+/// `recv` parks (the reply cannot arrive from another core first) and the counts below are exact
+/// lower bounds.
 fn known_program() {
     let (to_pong, pong_rx) = mpsc::channel::<u32>();
     let (to_ping, ping_rx) = mpsc::channel::<u32>();
@@ -367,7 +369,7 @@ fn config_trace_is_complete_when_run_returns() {
     // Twice in one process: the second trace starts clean (no events of the first).
     for round in 0..2 {
         let path = temp_path(&format!("config-{round}"));
-        rt::run(Config::new().workers(2).trace(&path), known_program);
+        rt::run(Config::new().workers(1).trace(&path), known_program);
         check_trace(&path);
         std::fs::remove_file(&path).ok();
     }
@@ -394,7 +396,7 @@ fn smarm_trace_is_valid_json_after_main_returns() {
         ])
         .env("SMARM_CHILD", "env-trace")
         .env("SMARM_TRACE", &path)
-        .env("SMARM_WORKERS", "2")
+        .env("SMARM_WORKERS", "1")
         .output()
         .unwrap();
     assert!(
