@@ -18,6 +18,7 @@
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "x86_64", target_os = "linux"))] {
         pub mod net;
+        pub mod actor;
         pub mod rt;
         pub mod sync;
         pub mod thread;

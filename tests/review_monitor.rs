@@ -24,8 +24,14 @@ fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
     }
 }
 
+/// The runtime threads of this process (workers, extra workers, monitors): counting every thread
+/// would count the harness's test threads, which come and go with the other tests.
 fn threads_now() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("smarm-"))
+        .count()
 }
 
 /// Pairs ping-pong (wakes go to run-next), then one of them blocks its worker in a std call.

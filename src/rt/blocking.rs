@@ -175,7 +175,7 @@ where
         panic!("smarm: failed to start a blocking-pool thread: {e}");
     }
     while !slot.done.load(Ordering::Acquire) {
-        park::park(WaitKind::Wake, None);
+        park::park_for(WaitKind::Wake, park::WaitReason::Io, None);
     }
     let r = slot
         .result

@@ -1,5 +1,6 @@
 //! Runtime configuration: `Config` overrides the environment, which overrides the defaults.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::rt::stack::STD_DEFAULT_STACK;
@@ -14,6 +15,7 @@ use crate::rt::stack::STD_DEFAULT_STACK;
 /// | extra workers | [`max_extra_workers`] | `SMARM_MAX_EXTRA_WORKERS`     | 64                           |
 /// | blocking threshold | [`blocking_threshold`] | `SMARM_BLOCKING_THRESHOLD_US` | 10 ms                 |
 /// | timeslice   | [`timeslice`]    | `SMARM_TIMESLICE_US`                 | 100 µs                       |
+/// | trace file  | [`trace`]        | `SMARM_TRACE`                        | no trace                     |
 /// | preemption check interval | [`preempt_interval`] | `SMARM_PREEMPT_INTERVAL` | 128 allocations  |
 ///
 /// [`workers`]: Config::workers
@@ -22,6 +24,7 @@ use crate::rt::stack::STD_DEFAULT_STACK;
 /// [`blocking_threshold`]: Config::blocking_threshold
 /// [`timeslice`]: Config::timeslice
 /// [`preempt_interval`]: Config::preempt_interval
+/// [`trace`]: Config::trace
 ///
 /// ```
 /// let sum = smarm::rt::run(smarm::rt::Config::new().workers(2), || {
@@ -38,6 +41,7 @@ pub struct Config {
     blocking_threshold: Option<Duration>,
     timeslice: Option<Duration>,
     preempt_interval: Option<u32>,
+    trace: Option<PathBuf>,
 }
 
 /// Default bound on extra workers (see [`Config::max_extra_workers`]).
@@ -122,6 +126,29 @@ impl Config {
         self.timeslice
             .or_else(|| env_usize("SMARM_TIMESLICE_US").map(|us| Duration::from_micros(us as u64)))
             .unwrap_or(DEFAULT_TIMESLICE)
+    }
+
+    /// Records a scheduler trace of this runtime into `path`, as Chrome trace-event JSON that
+    /// Perfetto and `chrome://tracing` open; the file is complete when [`run`](crate::rt::run)
+    /// returns. One trace is recorded at a time per process: if one is already being recorded
+    /// (`SMARM_TRACE`, or another `run`), this runtime's events go to that one instead.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("smarm-doc-{}.json", std::process::id()));
+    /// smarm::rt::run(smarm::rt::Config::new().trace(&path), || {
+    ///     smarm::thread::spawn(|| ()).join().unwrap();
+    /// });
+    /// let json = std::fs::read_to_string(&path).unwrap();
+    /// assert!(json.starts_with('[') && json.trim_end().ends_with(']'));
+    /// # std::fs::remove_file(&path).ok();
+    /// ```
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Config {
+        self.trace = Some(path.into());
+        self
+    }
+
+    pub(crate) fn trace_path(&self) -> Option<&Path> {
+        self.trace.as_deref()
     }
 
     pub(crate) fn resolved_workers(&self) -> usize {

@@ -8,6 +8,7 @@
 pub(crate) mod blocking;
 pub(crate) mod config;
 pub(crate) mod context;
+pub(crate) mod dump;
 pub(crate) mod futex;
 pub(crate) mod locals;
 pub(crate) mod monitor;
@@ -20,14 +21,20 @@ pub mod preempt;
 pub(crate) mod reactor;
 pub(crate) mod sched;
 pub(crate) mod stack;
+pub(crate) mod stats;
 pub(crate) mod task;
 pub(crate) mod timer;
+pub(crate) mod trace;
 pub(crate) mod waitlist;
+pub(crate) mod watch;
 
 pub use blocking::block_on_io;
 pub use config::Config;
+pub use dump::{Dump, ThreadInfo, ThreadState, dump, install_dump_on_sigquit};
+pub use park::WaitReason;
 pub use pid::Pid;
 pub use reactor::{wait_readable, wait_writable};
+pub use stats::{Stats, WorkerStats, stats};
 
 /// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once
 /// `f` **and every green thread spawned on this runtime** have finished; then the runtime's
@@ -54,6 +61,7 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
+    let traced = trace::begin_run(config.trace_path());
     let (shared, handles) = sched::start(config);
     // SAFETY: `f` may borrow from our caller; we do not return (or unwind) before the green thread
     // running it has finished: `wait_and_stop` waits for every green thread of this runtime, and
@@ -62,10 +70,12 @@ where
         Ok(t) => t,
         Err(e) => {
             sched::wait_and_stop(&shared, handles);
+            trace::end_run(traced);
             panic!("smarm: failed to spawn the main green thread: {e}");
         }
     };
     sched::wait_and_stop(&shared, handles);
+    trace::end_run(traced);
     match sched::join(&task) {
         // SAFETY: `spawn` erased `f`'s result type, `T`.
         Ok(v) => unsafe { v.into_inner::<T>() },

@@ -73,6 +73,71 @@ impl WaitKind {
     }
 }
 
+/// What a parked green thread waits on, as [`crate::rt::dump`] shows it. Recorded by the caller
+/// of the park with one relaxed byte store on the thread's task (no allocation, no fence).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum WaitReason {
+    /// `JoinHandle::join`, or a scope waiting for its threads.
+    Join = 1,
+    /// `Mutex::lock` (and a condvar waiter re-taking its mutex).
+    Lock = 2,
+    /// A channel: `recv`, or a `send` waiting for room or for its receiver.
+    Channel = 3,
+    /// `Condvar::wait`.
+    Condvar = 4,
+    /// `thread::sleep`.
+    Sleep = 5,
+    /// `thread::park` / `park_timeout`.
+    Park = 6,
+    /// A socket waiting for readiness.
+    Io = 7,
+    /// Any other runtime wait.
+    Other = 8,
+}
+
+/// The task's `wait` byte while it runs on a worker (set by the worker before it switches in).
+pub(crate) const WAIT_RUNNING: u8 = 0xFF;
+/// The task's `wait` byte while it is runnable after a yield.
+pub(crate) const WAIT_NONE: u8 = 0;
+
+impl WaitReason {
+    pub(crate) fn from_u8(b: u8) -> Option<WaitReason> {
+        Some(match b {
+            1 => WaitReason::Join,
+            2 => WaitReason::Lock,
+            3 => WaitReason::Channel,
+            4 => WaitReason::Condvar,
+            5 => WaitReason::Sleep,
+            6 => WaitReason::Park,
+            7 => WaitReason::Io,
+            8 => WaitReason::Other,
+            _ => return None,
+        })
+    }
+
+    /// A short lower-case word for dumps and traces: `join`, `lock`, `channel`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Join => "join",
+            WaitReason::Lock => "lock",
+            WaitReason::Channel => "channel",
+            WaitReason::Condvar => "condvar",
+            WaitReason::Sleep => "sleep",
+            WaitReason::Park => "park",
+            WaitReason::Io => "io",
+            WaitReason::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub(crate) fn epoch(state: u32) -> u32 {
     state >> EPOCH_SHIFT
 }
@@ -81,10 +146,16 @@ pub(crate) fn epoch(state: u32) -> u32 {
 /// Returns `true` if it consumed a token, `false` on timeout. Spurious returns do not happen for
 /// green threads; OS threads may see none either, but callers loop on their condition anyway.
 pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
+    park_for(kind, WaitReason::Other, deadline)
+}
+
+/// [`park`], recording `reason` (what the thread waits on) for `rt::dump` and the trace.
+pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Instant>) -> bool {
     match sched::current_task() {
         Some(task) if std::thread::panicking() => {
             // SAFETY: `current_task` returns the task running on this worker, alive while it runs.
             let task = unsafe { &*task };
+            task.wait.store(reason as u8, Relaxed);
             // A new epoch voids any timer of an earlier park still in flight (`fire_timeout`
             // also ignores OS_BLOCKED parks, which time out on the futex).
             let mut s = task.state.load(Relaxed);
@@ -99,8 +170,12 @@ pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
             sched::hand_off_local_work();
             park_os(task, kind, deadline, OS_BLOCKED)
         }
-        // SAFETY: as above.
-        Some(task) => sched::park_green(unsafe { &*task }, kind, deadline),
+        Some(task) => {
+            // SAFETY: as above.
+            let task = unsafe { &*task };
+            task.wait.store(reason as u8, Relaxed);
+            sched::park_green(task, kind, deadline)
+        }
         None => park_os(&sched::current_os_task(), kind, deadline, 0),
     }
 }

@@ -13,6 +13,17 @@ use std::sync::{Arc, Mutex};
 use crate::rt::task::Task;
 
 /// A green thread's process identifier: a slot index plus the slot's generation.
+///
+/// A `Pid` names one green thread for as long as it lives. When the thread ends its slot's
+/// generation moves on, so an old `Pid` never names whichever thread reuses the slot: it simply
+/// stops resolving ([`smarm::actor::is_alive`](crate::actor::is_alive) turns `false`). `Debug`
+/// and `Display` print Erlang's shape, `<0.index.generation>`.
+///
+/// ```
+/// let (pid, h) = smarm::actor::spawn(|| smarm::actor::self_pid());
+/// assert_eq!(h.join().unwrap(), Some(pid));
+/// assert_eq!(format!("{pid}"), format!("<0.{}.{}>", pid.index(), pid.generation()));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid {
     index: u32,
@@ -20,9 +31,11 @@ pub struct Pid {
 }
 
 impl Pid {
+    /// The slot index (reused by later green threads once this one has ended).
     pub fn index(&self) -> u32 {
         self.index
     }
+    /// The slot's generation when this green thread took it.
     pub fn generation(&self) -> u32 {
         self.generation
     }
@@ -32,6 +45,13 @@ impl std::fmt::Debug for Pid {
     /// Erlang's shape: `<0.index.generation>`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "<0.{}.{}>", self.index, self.generation)
+    }
+}
+
+impl std::fmt::Display for Pid {
+    /// Erlang's shape: `<0.index.generation>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
     }
 }
 
@@ -201,8 +221,24 @@ pub(crate) fn return_local(local: &mut Vec<u32>) {
     }
 }
 
+/// Calls `f` with every live green thread's pid and task, in slot order. Each slot's lock is
+/// held only while its task reference is cloned, never while `f` runs.
+pub(crate) fn for_each_live(mut f: impl FnMut(Pid, Arc<Task>)) {
+    let n = TABLE.next_index.load(Ordering::Acquire);
+    for index in 0..n {
+        let s = slot(index);
+        let found = {
+            let _g = s.lock();
+            // SAFETY: under the slot lock.
+            unsafe { (*s.task.get()).clone() }.map(|t| (s.generation.load(Ordering::Relaxed), t))
+        };
+        if let Some((generation, task)) = found {
+            f(Pid { index, generation }, task);
+        }
+    }
+}
+
 /// The live task a Pid names, or `None` if it finished (even if its slot has a new occupant).
-#[allow(dead_code)]
 pub(crate) fn lookup(pid: Pid) -> Option<Arc<Task>> {
     if pid.index >= TABLE.next_index.load(Ordering::Relaxed) {
         return None;

@@ -131,7 +131,7 @@ fn slow_check() {
     }
     let _ = SLICE.try_with(|s| s.set((run, start, true)));
     ws.stuck_run.store(run, Relaxed);
-    WorkerShared::bump(&ws.preemptions);
+    crate::rt::stats::WorkerCounters::bump(&ws.counters.preemptions);
     // What this green thread woke last sits in the run-next slot: move it to the stealable queue
     // now rather than wait for the monitor to take it. Neither call allocates nor takes a lock, so this is sound
     // even when the allocation that brought us here came from inside the runtime.

@@ -64,6 +64,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::rt::park::WaitReason;
 use crate::rt::sched;
 use crate::rt::waitlist::{Node, WaitList};
 
@@ -121,7 +122,7 @@ impl Direction {
         if self.seq.load(Ordering::Acquire) != seen {
             return true;
         }
-        let mut node = Node::new();
+        let mut node = Node::waiting_on(WaitReason::Io);
         self.waiters.wait(locked, &mut node, deadline)
     }
 }

@@ -18,6 +18,7 @@ use crate::rt::pid::Pid;
 use crate::rt::sched::Shared;
 use crate::rt::stack::Stack;
 use crate::rt::timer::TimerId;
+use crate::rt::watch::Watchers;
 
 /// How a green thread starts: a function that moves its closure out of the given address (on the
 /// green thread's own stack, see `sched::spawn`) and runs it, returning the erased result.
@@ -143,6 +144,10 @@ pub(crate) struct Task {
     /// The park word: tokens, park mode and epoch; see `rt::park`. For an OS thread it is also the
     /// futex it sleeps on.
     pub(crate) state: AtomicU32,
+    /// What the thread waits on when parked (a `park::WaitReason`), or `WAIT_RUNNING` while a
+    /// worker runs it: a hint for `rt::dump`, written with relaxed stores by the thread itself and
+    /// its worker.
+    pub(crate) wait: AtomicU8,
     pub(crate) green: Option<Green>,
 }
 
@@ -170,6 +175,8 @@ pub(crate) struct Green {
     pub(crate) locals: UnsafeCell<Locals>,
     /// Live `NoPreempt` guards of this green thread (touched only by the green thread itself).
     pub(crate) no_preempt: AtomicU32,
+    /// Callbacks run when the thread has ended (`actor::monitor`, supervision); see `rt::watch`.
+    pub(crate) watchers: Watchers,
 }
 
 // SAFETY: the UnsafeCell fields follow the access discipline documented on `Green`: each is touched
@@ -192,6 +199,7 @@ impl Task {
             id: ThreadId::next(None),
             name,
             state: AtomicU32::new(0),
+            wait: AtomicU8::new(0),
             green: None,
         }
     }

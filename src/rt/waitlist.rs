@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::rt::park::{self, WaitKind};
+use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::sched;
 use crate::rt::task::Task;
 
@@ -30,21 +30,31 @@ pub(crate) struct Node {
     notified: AtomicBool,
     /// What the waiter waits for, for owners whose waiters differ (a reader or a writer).
     tag: u8,
+    /// What the owner of the list is (lock, condvar, channel), for `rt::dump`.
+    reason: WaitReason,
 }
 
 impl Node {
     /// A node for the calling thread.
+    #[allow(dead_code)] // the plain constructor, for lists with no more specific reason
     pub(crate) fn new() -> Node {
-        Node::tagged(0)
+        Node::waiting_on(WaitReason::Other)
     }
 
-    /// A node for the calling thread, marked with `tag` (see [`Locked::front_tag`]).
-    pub(crate) fn tagged(tag: u8) -> Node {
+    /// A node for the calling thread, which waits on a `reason` (shown by `rt::dump`).
+    pub(crate) fn waiting_on(reason: WaitReason) -> Node {
         Node {
             task: Some(sched::current_thread_task()),
             notified: AtomicBool::new(false),
-            tag,
+            tag: 0,
+            reason,
         }
+    }
+
+    /// This node, marked with `tag` (see [`Locked::front_tag`]).
+    pub(crate) fn tagged(mut self, tag: u8) -> Node {
+        self.tag = tag;
+        self
     }
 }
 
@@ -113,7 +123,7 @@ impl<S> WaitList<S> {
             if node.notified.load(Ordering::Acquire) {
                 return true;
             }
-            let woken = park::park(WaitKind::Wake, deadline);
+            let woken = park::park_for(WaitKind::Wake, node.reason, deadline);
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 let mut locked = self.lock();
                 let me = node as *mut Node;

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
 /// A rendezvous point for a fixed number of threads, as `std::sync::Barrier`. Reusable: once
@@ -53,7 +54,7 @@ impl Barrier {
         let mut locked = self.waiting.lock();
         *locked += 1;
         if *locked < self.n {
-            let mut node = Node::new();
+            let mut node = Node::waiting_on(WaitReason::Other);
             let notified = self.waiting.wait(locked, &mut node, None);
             debug_assert!(notified);
             return BarrierWaitResult(false);

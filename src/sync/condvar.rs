@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::{LockResult, MutexGuard, PoisonError};
+use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
 /// Whether a timed condvar wait timed out, as `std::sync::WaitTimeoutResult`.
@@ -136,7 +137,7 @@ impl Condvar {
         deadline: Option<Instant>,
     ) -> (LockResult<MutexGuard<'a, T>>, bool) {
         let mutex = guard.mutex();
-        let mut node = Node::new();
+        let mut node = Node::waiting_on(WaitReason::Condvar);
         let locked = self.waiters.lock();
         // Queued first, then unlocked: a notify after our unlock finds us.
         std::mem::forget(guard);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
-use crate::rt::park::{self, WaitKind};
+use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::sched;
 use crate::rt::task::Task;
 use crate::rt::waitlist::{Node, WaitList, Wake};
@@ -74,7 +74,7 @@ impl<T> Chan<T> {
             if !block {
                 return Err(TrySendError::Full(t));
             }
-            let mut node = Node::new();
+            let mut node = Node::waiting_on(WaitReason::Channel);
             self.list.wait(st, &mut node, None);
             st = self.list.lock();
         }
@@ -102,7 +102,7 @@ impl<T> Chan<T> {
                     let (_, t) = st.queue.remove(i).expect("message lost");
                     return Err(TrySendError::Disconnected(t));
                 }
-                let mut node = Node::new();
+                let mut node = Node::waiting_on(WaitReason::Channel);
                 self.list.wait(st, &mut node, None);
                 st = self.list.lock();
             }
@@ -142,7 +142,7 @@ impl<T> Chan<T> {
                 st.receiver = Some(sched::current_task_ptr());
             }
             drop(st);
-            park::park(WaitKind::Wake, deadline);
+            park::park_for(WaitKind::Wake, WaitReason::Channel, deadline);
             st = self.list.lock();
         }
     }

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{LockResult, PoisonError, TryLockError, TryLockResult};
+use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
 const UNLOCKED: u32 = 0;
@@ -63,7 +64,7 @@ impl RawMutex {
             if self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
                 return true;
             }
-            let mut node = Node::new();
+            let mut node = Node::waiting_on(WaitReason::Lock);
             if !self.waiters.wait(locked, &mut node, deadline) {
                 return false;
             }

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
 const INCOMPLETE: u32 = 0;
@@ -196,7 +197,7 @@ impl Once {
         if self.state.load(Ordering::Acquire) != queued {
             return self.state.load(Ordering::Acquire);
         }
-        let mut node = Node::new();
+        let mut node = Node::waiting_on(WaitReason::Other);
         self.waiters.wait(locked, &mut node, None);
         self.state.load(Ordering::Acquire)
     }

@@ -31,6 +31,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::{LockResult, PoisonError, TryLockError, TryLockResult};
+use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Locked, Node, WaitList, Wake};
 
 const MASK: u32 = (1 << 30) - 1;
@@ -128,7 +129,7 @@ impl RawRwLock {
         }
         // Queued behind others, or the lock is held against us: whoever frees it for us sees
         // `QUEUED` and grants it to us before waking us.
-        let mut node = Node::tagged(tag);
+        let mut node = Node::waiting_on(WaitReason::Lock).tagged(tag);
         let notified = self.waiters.wait(locked, &mut node, None);
         debug_assert!(notified);
     }

@@ -24,7 +24,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::rt::park::{self, WaitKind};
+use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::sched;
 use crate::rt::task::Task;
 
@@ -95,12 +95,16 @@ pub fn current() -> Thread {
 /// Blocks until the current thread's park token is available, then consumes it.
 /// As with std, callers should loop on their own condition.
 pub fn park() {
-    park::park(WaitKind::User, None);
+    park::park_for(WaitKind::User, WaitReason::Park, None);
 }
 
 /// Like [`park`], returning after `dur` at the latest.
 pub fn park_timeout(dur: Duration) {
-    park::park(WaitKind::User, Instant::now().checked_add(dur));
+    park::park_for(
+        WaitKind::User,
+        WaitReason::Park,
+        Instant::now().checked_add(dur),
+    );
 }
 
 /// Puts the current thread to sleep for at least `dur`. A green thread parks (its worker runs
@@ -111,11 +115,11 @@ pub fn sleep(dur: Duration) {
     }
     let Some(deadline) = Instant::now().checked_add(dur) else {
         loop {
-            park::park(WaitKind::Wake, None); // an unrepresentable deadline: forever
+            park::park_for(WaitKind::Wake, WaitReason::Sleep, None); // an unrepresentable deadline: forever
         }
     };
     while Instant::now() < deadline {
-        park::park(WaitKind::Wake, Some(deadline));
+        park::park_for(WaitKind::Wake, WaitReason::Sleep, Some(deadline));
     }
 }
 

@@ -110,7 +110,7 @@ where
     // Wait for every scoped thread, whatever `f` did. The runtime's wake token (not the user's
     // park token, which std's scope would consume) carries the wake-up.
     while scope.data.running.load(Ordering::Acquire) != 0 {
-        park::park(WaitKind::Wake, None);
+        park::park_for(WaitKind::Wake, park::WaitReason::Join, None);
     }
     match result {
         Err(e) => resume_unwind(e),

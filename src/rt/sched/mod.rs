@@ -44,6 +44,7 @@ use crate::rt::task::{
     ThreadId,
 };
 use crate::rt::timer::Timers;
+use crate::rt::trace;
 
 use idle::Idle;
 use queue::{Injector, RunQueue};
@@ -80,10 +81,10 @@ pub(crate) struct WorkerShared {
     /// The run (a value of `runs`) that was found stuck or reported past its timeslice; while
     /// `runs` still equals it, wakes go to the stealable queue rather than the run-next slot.
     pub(crate) stuck_run: AtomicU64,
-    /// Timeslices reported spent by the preempting allocator (written by the worker's thread).
-    pub(crate) preemptions: AtomicU64,
     /// Times the monitor found this worker stuck (written by the monitor only).
     pub(crate) handoffs: AtomicU64,
+    /// Event counters for `rt::stats` (written only by the worker itself).
+    pub(crate) counters: crate::rt::stats::WorkerCounters,
 }
 
 impl Drop for WorkerShared {
@@ -107,7 +108,7 @@ impl WorkerShared {
             finished: AtomicU64::new(0),
             runs: AtomicU64::new(0),
             stuck_run: AtomicU64::new(u64::MAX),
-            preemptions: AtomicU64::new(0),
+            counters: Default::default(),
             handoffs: AtomicU64::new(0),
         }
     }
@@ -164,7 +165,7 @@ pub(crate) struct Shared {
     /// `index + 1` of the sleeping worker that watches the earliest timer deadline; 0 if none.
     pub(crate) timer_watcher: AtomicUsize,
     /// Green threads spawned from outside the workers (the per-worker counts are in `workers`).
-    external_spawned: AtomicU64,
+    pub(crate) external_spawned: AtomicU64,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stacks: StackPool,
     /// Who to wake when the runtime becomes quiescent (`rt::run`'s caller).
@@ -382,6 +383,7 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
     if let Some(n) = config.resolved_preempt_interval() {
         crate::rt::preempt::set_interval(n);
     }
+    trace::start_from_env();
     let n = config.resolved_workers();
     let extra = config.resolved_max_extra_workers();
     let shared = Arc::new(Shared {
@@ -520,6 +522,7 @@ where
         id,
         name,
         state: AtomicU32::new(0),
+        wait: AtomicU8::new(0),
         green: Some(Green {
             rt,
             pid,
@@ -533,9 +536,13 @@ where
             timer: UnsafeCell::new(None),
             locals: UnsafeCell::new(Default::default()),
             no_preempt: AtomicU32::new(0),
+            watchers: crate::rt::watch::Watchers::new(),
         }),
     });
     pid::fill(pid, task.clone());
+    if trace::enabled() {
+        trace::spawned(&task);
+    }
     match w {
         Some(w) => WorkerShared::bump(&rt.workers[w.index].spawned),
         None => drop(rt.external_spawned.fetch_add(1, SeqCst)),
@@ -555,6 +562,9 @@ where
 /// since nothing awaits a reply from it, so a joiner of many threads runs once after the batch
 /// instead of once per thread. Elsewhere it goes to the injector.
 pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
+    if trace::enabled() {
+        trace::woken(&task);
+    }
     let rt = task
         .green
         .as_ref()
@@ -691,7 +701,7 @@ pub(crate) fn join(task: &Task) -> Outcome {
         {
             Ok(_) => {
                 while g.join.load(Acquire) != JOIN_DONE {
-                    park::park(WaitKind::Wake, None);
+                    park::park_for(WaitKind::Wake, park::WaitReason::Join, None);
                 }
             }
             // SAFETY: it finished before seeing us: the slot is still only ours.
@@ -743,6 +753,9 @@ pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
         Some((run, closure)) => panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(closure) })),
         None => Ok(ErasedBox::new(())),
     };
+    if outcome.is_err() {
+        g.watchers.set_panicked();
+    }
     crate::rt::locals::destroy(task);
     // Publish the outcome. A thread whose handle is gone drops it here, on its own stack (as
     // std's threads do), so user `Drop` code never runs on a worker's scheduler stack.

@@ -25,7 +25,9 @@ use crate::rt::pid;
 use crate::rt::reactor;
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::stack::Stack;
+use crate::rt::stats::WorkerCounters;
 use crate::rt::task::Task;
+use crate::rt::trace;
 
 /// Go checks its global queue every 61 scheduler ticks: often enough that outside wakes are not
 /// starved, rarely enough that the lock is cold. A prime avoids lock-step with periodic workloads.
@@ -52,6 +54,8 @@ pub(crate) struct Worker {
     pub(crate) ids: Cell<(u64, u64)>,
     rng: Cell<u32>,
     expired: UnsafeCell<Vec<(Arc<Task>, u32)>>,
+    /// This worker's `rt::stats` counters, cached so the hot path skips the slice indexing.
+    counters: *const WorkerCounters,
 }
 
 /// The body of worker thread `index`.
@@ -59,6 +63,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     // The stack-overflow handler runs on it (a green thread's own stack has no room left).
     let _alt_stack = crate::rt::overflow::AltStack::ensure();
     let extra = index >= shared.base_workers;
+    let counters: *const WorkerCounters = &shared.workers[index].counters;
     let worker = Worker {
         index,
         shared,
@@ -73,6 +78,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         ids: Cell::new((0, 0)),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         expired: UnsafeCell::new(Vec::new()),
+        counters,
     };
     set_current_worker(&worker);
     worker.main_loop();
@@ -92,6 +98,12 @@ impl Worker {
     /// The part of this worker that other threads may touch (queue, run-next slot, counters).
     pub(crate) fn shared_part(&self) -> &WorkerShared {
         &self.shared.workers[self.index]
+    }
+
+    fn counters(&self) -> &WorkerCounters {
+        // SAFETY: `counters` points into `self.shared.workers`, a boxed slice that is never
+        // reallocated and lives as long as the `Arc<Shared>` this worker holds.
+        unsafe { &*self.counters }
     }
 
     fn main_loop(&self) {
@@ -121,6 +133,9 @@ impl Worker {
             // Odd while a green thread runs (see `rt::monitor`); plain stores, only we write it.
             let run = ws.runs.load(Relaxed) + 1;
             ws.runs.store(run, Relaxed);
+            task.wait.store(park::WAIT_RUNNING, Relaxed);
+            WorkerCounters::bump(&self.counters().switches);
+            let traced_since = trace::run_start();
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
             // other worker can hold it (it was taken from exactly one queue or slot).
@@ -133,6 +148,13 @@ impl Worker {
             };
             self.current.set(ptr::null());
             ws.runs.store(run + 1, Relaxed);
+            if traced_since != 0 {
+                let parked = matches!(intent, INTENT_PARK_USER | INTENT_PARK_WAKE);
+                trace::ran(&task, traced_since, parked);
+                if ws.stuck_run.load(Relaxed) == run {
+                    trace::preempted(&task);
+                }
+            }
             // SAFETY: the task is switched out; we are the only thread touching its context.
             unsafe {
                 let sp = *g.ctx.get();
@@ -143,6 +165,7 @@ impl Worker {
             }
             match intent {
                 INTENT_YIELD => {
+                    task.wait.store(park::WAIT_NONE, Relaxed);
                     self.local_queue().push(task, &self.shared.injector);
                     return;
                 }
@@ -153,6 +176,7 @@ impl Worker {
                         WaitKind::Wake
                     };
                     if Self::complete_park(&task, kind) {
+                        WorkerCounters::bump(&self.counters().parks);
                         return; // parked: whoever unparks it owns its next run
                     }
                 }
@@ -197,6 +221,7 @@ impl Worker {
             }
             drop(pid::release(g.pid, Some(&mut *self.pids.get())));
         }
+        g.watchers.fire();
         WorkerShared::bump(&self.shared.workers[self.index].finished);
     }
 
@@ -259,6 +284,10 @@ impl Worker {
                 }
                 let q = &shared.workers[victim].queue;
                 if let Some(t) = q.steal_into(self.local_queue(), &shared.injector) {
+                    WorkerCounters::bump(&self.counters().steals);
+                    if trace::enabled() {
+                        trace::stole(victim);
+                    }
                     return Some(t);
                 }
             }

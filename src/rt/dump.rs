@@ -1,0 +1,202 @@
+//! The green-thread dump: `smarm::rt::dump()`, and opt-in printing on SIGQUIT as Go does.
+//!
+//! The dump walks the Pid table (every live green thread of every runtime in the process has a
+//! slot there) and reads, for each thread, its park word and its `wait` byte: a thread whose park
+//! mode is set is *parked*, on what its last park recorded (`WaitReason`); otherwise it is
+//! *running* if a worker marked it so when it switched in, else *runnable* (queued). The reads are
+//! not one atomic snapshot — a thread may change state while the dump walks — but each line is a
+//! state the thread really was in, which is what a dump is for.
+//!
+//! **SIGQUIT.** [`install_dump_on_sigquit`] starts one helper OS thread blocked on a pipe and
+//! installs a handler that only writes a byte to that pipe (`write` is async-signal-safe;
+//! formatting and locking are not). The helper wakes, builds the dump and prints it on stderr.
+//! Unlike Go the process keeps running: this is a diagnostic, not an exit.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::AtomicI32;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::rt::Pid;
+use crate::rt::park::{MODE_MASK, OS_BLOCKED, WAIT_RUNNING, WaitReason};
+use crate::rt::pid;
+use crate::rt::task::ThreadId;
+
+/// What a green thread was doing when the dump saw it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum ThreadState {
+    /// Running on a worker.
+    Running,
+    /// Ready to run, waiting in a run queue.
+    Runnable,
+    /// Blocked, waiting on the given thing.
+    Parked(WaitReason),
+}
+
+impl fmt::Display for ThreadState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ThreadState::Running => f.write_str("running"),
+            ThreadState::Runnable => f.write_str("runnable"),
+            ThreadState::Parked(r) => write!(f, "parked on {r}"),
+        }
+    }
+}
+
+/// One green thread in a [`Dump`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ThreadInfo {
+    /// Its Pid.
+    pub pid: Pid,
+    /// Its `ThreadId` (as `thread::current().id()` gives inside it).
+    pub id: ThreadId,
+    /// Its name, if it was given one.
+    pub name: Option<String>,
+    /// What it was doing.
+    pub state: ThreadState,
+}
+
+/// Every live green thread of the process, from [`dump`]. `Display` prints one line per thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Dump {
+    /// The threads, in Pid slot order.
+    pub threads: Vec<ThreadInfo>,
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "smarm: {} live green threads", self.threads.len())?;
+        for t in &self.threads {
+            writeln!(
+                f,
+                "  {} #{} '{}': {}",
+                t.pid,
+                t.id.as_u64(),
+                t.name.as_deref().unwrap_or("<unnamed>"),
+                t.state
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Lists every live green thread of the process with its Pid, id, name, and state — for a
+/// parked thread, what it waits on.
+///
+/// ```
+/// use smarm::rt::{self, ThreadState, WaitReason};
+/// let (tx, rx) = smarm::sync::mpsc::channel::<()>();
+/// let h = smarm::thread::Builder::new()
+///     .name("waiter".into())
+///     .spawn(move || rx.recv().unwrap())
+///     .unwrap();
+/// let parked_on_channel = || {
+///     rt::dump().threads.iter().any(|t| {
+///         t.name.as_deref() == Some("waiter")
+///             && t.state == ThreadState::Parked(WaitReason::Channel)
+///     })
+/// };
+/// while !parked_on_channel() {
+///     smarm::thread::yield_now();
+/// }
+/// println!("{}", rt::dump());
+/// tx.send(()).unwrap();
+/// h.join().unwrap();
+/// ```
+pub fn dump() -> Dump {
+    let mut threads = Vec::new();
+    pid::for_each_live(|pid, task| {
+        let state = task.state.load(Relaxed);
+        let wait = task.wait.load(Relaxed);
+        let state = if state & (MODE_MASK | OS_BLOCKED) != 0 {
+            ThreadState::Parked(WaitReason::from_u8(wait).unwrap_or(WaitReason::Other))
+        } else if wait == WAIT_RUNNING {
+            ThreadState::Running
+        } else {
+            ThreadState::Runnable
+        };
+        threads.push(ThreadInfo {
+            pid,
+            id: task.id,
+            name: task.name.as_deref().map(String::from),
+            state,
+        });
+    });
+    Dump { threads }
+}
+
+/// The pipe's write end for the signal handler; -1 until installed.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_sigquit(_: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Relaxed);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: `__errno_location` is this thread's errno; `write` is async-signal-safe and only
+    // reads the one static byte; errno is restored so the interrupted code never sees ours.
+    unsafe {
+        let errno = libc::__errno_location();
+        let saved = *errno;
+        libc::write(fd, b"q".as_ptr().cast(), 1);
+        *errno = saved;
+    }
+}
+
+/// Opt-in: from now on, SIGQUIT (`kill -QUIT pid`, or Ctrl-\ in a terminal) prints
+/// [`dump`] on stderr and the program goes on. Calling it again does nothing.
+///
+/// The handler only writes a byte to a pipe; a helper OS thread named `smarm-dump` reads it and
+/// prints, so nothing unsafe runs in signal context.
+///
+/// ```no_run
+/// smarm::rt::install_dump_on_sigquit().unwrap();
+/// // ... `kill -QUIT <pid>` prints every live green thread and what it waits on.
+/// ```
+pub fn install_dump_on_sigquit() -> io::Result<()> {
+    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if *installed {
+        return Ok(());
+    }
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors `pipe2` writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read_fd, write_fd] = fds;
+    std::thread::Builder::new()
+        .name("smarm-dump".into())
+        .spawn(move || {
+            let mut byte = 0u8;
+            loop {
+                // SAFETY: `read_fd` is the pipe's read end, owned by this thread for the rest of
+                // the process; the buffer is one byte we own.
+                let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
+                if n == 1 {
+                    let text = dump().to_string();
+                    let _ = io::stderr().lock().write_all(text.as_bytes());
+                } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                } else {
+                    return;
+                }
+            }
+        })?;
+    SIGNAL_PIPE.store(write_fd, Relaxed);
+    // SAFETY: a zeroed `sigaction` is a valid empty one; we set a handler that only calls
+    // async-signal-safe functions, with an empty mask and SA_RESTART so interrupted calls resume.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigquit as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGQUIT, &sa, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    *installed = true;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Runtime counters: `smarm::rt::stats()`.
+//!
+//! Every counter is written by one worker only (its own [`WorkerCounters`], on a cache line of its
+//! own), with a plain load + store rather than a locked read-modify-write, so counting costs the
+//! hot paths (spawn, switch, park, steal) one uncontended store each and never bounces a line
+//! between cores. Readers sum the workers' counters with relaxed loads: a snapshot taken while the
+//! runtime runs is approximate (each counter is exact, their sum is not taken at one instant),
+//! which is what a monitoring counter needs.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::rt::sched::{self, Shared};
+
+/// One worker's event counters. Only that worker writes them.
+#[repr(align(64))]
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) switches: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    /// Timeslices reported spent by the preempting allocator or `check!()` (`rt::preempt`).
+    pub(crate) preemptions: AtomicU64,
+}
+
+impl WorkerCounters {
+    /// Adds one to a counter that only the calling worker writes: a plain store, no lock prefix.
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Relaxed) + 1, Relaxed);
+    }
+}
+
+/// A snapshot of a runtime's counters, from [`stats`].
+///
+/// ```
+/// let before = smarm::rt::stats();
+/// smarm::thread::spawn(|| smarm::thread::yield_now()).join().unwrap();
+/// let after = smarm::rt::stats();
+/// assert!(after.spawned > before.spawned);
+/// assert!(after.switches >= before.switches + 2); // it ran, yielded, ran again
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Green threads spawned and not yet finished.
+    pub live: u64,
+    /// Green threads spawned since the runtime started.
+    pub spawned: u64,
+    /// Switches into a green thread (each run of a green thread is one).
+    pub switches: u64,
+    /// Parks completed (a green thread blocked and its worker moved on).
+    pub parks: u64,
+    /// Timeslices reported spent under the preempting allocator or `check!()`.
+    pub preemptions: u64,
+    /// Successful steals (a worker took half of another's queue).
+    pub steals: u64,
+    /// Times the monitor found a worker stuck (a blocking call or a hog) and handed its queued
+    /// green threads on.
+    pub handoffs: u64,
+    /// Green threads spawned from outside the workers (a plain OS thread such as `main`).
+    pub spawned_outside: u64,
+    /// The same counters per worker, by worker index: the base workers first, then the slots of
+    /// extra workers the monitor has started (see `Config::max_extra_workers`).
+    pub workers: Vec<WorkerStats>,
+}
+
+/// One worker's counters, part of [`Stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Green threads spawned by code running on this worker.
+    pub spawned: u64,
+    /// Green threads that finished on this worker.
+    pub finished: u64,
+    /// Switches into a green thread.
+    pub switches: u64,
+    /// Parks completed.
+    pub parks: u64,
+    /// Timeslice preemptions.
+    pub preemptions: u64,
+    /// Successful steals by this worker.
+    pub steals: u64,
+    /// Times the monitor found a worker stuck (a blocking call or a hog) and handed its queued
+    /// green threads on.
+    pub handoffs: u64,
+}
+
+/// A snapshot of the counters of the runtime the caller belongs to: the one running the calling
+/// green thread, or the global runtime when called from a plain OS thread (which starts it if it
+/// has not started yet).
+pub fn stats() -> Stats {
+    sched::with_current_rt(snapshot)
+}
+
+fn snapshot(rt: &Shared) -> Stats {
+    let workers: Vec<WorkerStats> = rt.workers[..rt.workers_hw.load(Relaxed)]
+        .iter()
+        .map(|w| WorkerStats {
+            spawned: w.spawned.load(Relaxed),
+            finished: w.finished.load(Relaxed),
+            switches: w.counters.switches.load(Relaxed),
+            parks: w.counters.parks.load(Relaxed),
+            preemptions: w.counters.preemptions.load(Relaxed),
+            steals: w.counters.steals.load(Relaxed),
+            handoffs: w.handoffs.load(Relaxed),
+        })
+        .collect();
+    let spawned_outside = rt.external_spawned.load(Relaxed);
+    let sum = |f: fn(&WorkerStats) -> u64| workers.iter().map(f).sum::<u64>();
+    let spawned = sum(|w| w.spawned) + spawned_outside;
+    let finished = sum(|w| w.finished);
+    Stats {
+        live: spawned.saturating_sub(finished),
+        spawned,
+        switches: sum(|w| w.switches),
+        parks: sum(|w| w.parks),
+        preemptions: sum(|w| w.preemptions),
+        steals: sum(|w| w.steals),
+        handoffs: sum(|w| w.handoffs),
+        spawned_outside,
+        workers,
+    }
+}
+
+impl fmt::Display for Stats {
+    /// One line for the runtime, one per worker.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "live {} spawned {} switches {} parks {} preemptions {} steals {} handoffs {}",
+            self.live,
+            self.spawned,
+            self.switches,
+            self.parks,
+            self.preemptions,
+            self.steals,
+            self.handoffs
+        )?;
+        for (i, w) in self.workers.iter().enumerate() {
+            writeln!(
+                f,
+                "  worker {i}: spawned {} finished {} switches {} parks {} preemptions {} steals {} \
+                 handoffs {}",
+                w.spawned, w.finished, w.switches, w.parks, w.preemptions, w.steals, w.handoffs
+            )?;
+        }
+        Ok(())
+    }
+}
