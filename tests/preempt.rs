@@ -52,7 +52,8 @@ fn an_allocating_hog_does_not_starve_a_ticker_on_one_worker() {
         // Never blocks, never yields: only allocates, until the ticker is done.
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let v: Vec<u64> = (0..16).collect();
+            // black_box: in release the optimiser would otherwise elide the allocation.
+            let v: Vec<u64> = std::hint::black_box((0..16).collect());
             n = n.wrapping_add(v.iter().sum::<u64>());
         }
         std::hint::black_box(n);
