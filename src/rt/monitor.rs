@@ -173,9 +173,11 @@ fn run(shared: &Arc<Shared>) {
             continue;
         }
         let all_stuck = stuck >= shared.idle.active_workers();
+        // With every worker stuck nobody sleeps in the reactor or watches timers either.
         let needs_help = stuck_with_work
             || !shared.injector.is_empty()
-            || (all_stuck && !shared.timers.is_empty());
+            || (all_stuck
+                && (!shared.timers.is_empty() || crate::rt::reactor::registrations() > 0));
         if !needs_help {
             continue;
         }

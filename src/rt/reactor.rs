@@ -53,9 +53,10 @@
 //!   them takes the driver; a runtime that stops (`rt::run` returning) kicks them again, in case
 //!   one of its workers held the driver last.
 //!
-//! Limit: if *every* worker (of every runtime) runs a green thread that computes without a
-//! smarm blocking call, nobody polls until one of them switches; socket wake-ups wait meanwhile
-//! (the monitor of DESIGN.md, which hands a stuck worker's queue to a fresh one, is the cure).
+//! If *every* worker of a runtime runs a green thread that computes (or blocks in a std call)
+//! without a smarm blocking call, nobody of that runtime polls; the monitor (`rt::monitor`)
+//! notices the stuck workers within its threshold and, while sockets are registered, starts an
+//! extra worker, which sleeps in the reactor like any idle worker.
 
 use std::cell::UnsafeCell;
 use std::io;
@@ -182,6 +183,14 @@ pub(crate) struct Reactor {
 unsafe impl Sync for Reactor {}
 
 static REACTOR: OnceLock<Reactor> = OnceLock::new();
+
+/// Sockets registered with epoll now (for `rt::stats` and the monitor).
+static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many sockets are registered with the reactor now.
+pub(crate) fn registrations() -> u64 {
+    REGISTRATIONS.load(Ordering::Relaxed)
+}
 
 /// The reactor, started on first use.
 pub(crate) fn reactor() -> io::Result<&'static Reactor> {
@@ -376,6 +385,7 @@ impl Reactor {
             drop(unsafe { Arc::from_raw(ptr) });
             return Err(e);
         }
+        REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -392,6 +402,7 @@ impl Reactor {
                 std::ptr::null_mut(),
             )
         };
+        REGISTRATIONS.fetch_sub(1, Ordering::Relaxed);
         let ptr = Arc::as_ptr(&io);
         // SAFETY: `register` leaked one strong reference for epoll's user data; it is ours to
         // take back now that the fd is removed. `io` itself is the caller's reference.

@@ -61,6 +61,8 @@ pub struct Stats {
     pub handoffs: u64,
     /// Green threads spawned from outside the workers (a plain OS thread such as `main`).
     pub spawned_outside: u64,
+    /// Sockets registered with the reactor now (process-wide: one reactor serves every runtime).
+    pub io_registrations: u64,
     /// The same counters per worker, by worker index: the base workers first, then the slots of
     /// extra workers the monitor has started (see `Config::max_extra_workers`).
     pub workers: Vec<WorkerStats>,
@@ -119,6 +121,7 @@ fn snapshot(rt: &Shared) -> Stats {
         preemptions: sum(|w| w.preemptions),
         steals: sum(|w| w.steals),
         handoffs: sum(|w| w.handoffs),
+        io_registrations: crate::rt::reactor::registrations(),
         spawned_outside,
         workers,
     }
