@@ -268,6 +268,10 @@ pub(crate) fn try_driver() -> Option<Driver> {
 /// Handles whatever readiness is pending, without blocking, if nobody else is polling (busy
 /// workers call this now and then).
 pub(crate) fn poll_now() {
+    // No socket registered: no readiness to find (and no syscall on the busy path).
+    if registrations() == 0 {
+        return;
+    }
     if let Some(d) = try_driver() {
         d.poll(Some(Duration::ZERO), || {});
     }

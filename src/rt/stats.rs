@@ -17,7 +17,6 @@ use crate::rt::sched::{self, Shared};
 #[repr(align(64))]
 #[derive(Default)]
 pub(crate) struct WorkerCounters {
-    pub(crate) switches: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) steals: AtomicU64,
     /// Timeslices reported spent by the preempting allocator or `check!()` (`rt::preempt`).
@@ -102,7 +101,8 @@ fn snapshot(rt: &Shared) -> Stats {
         .map(|w| WorkerStats {
             spawned: w.spawned.load(Relaxed),
             finished: w.finished.load(Relaxed),
-            switches: w.counters.switches.load(Relaxed),
+            // `runs` counts each run twice (odd while it lasts): no counter of its own needed.
+            switches: w.runs.load(Relaxed).div_ceil(2),
             parks: w.counters.parks.load(Relaxed),
             preemptions: w.counters.preemptions.load(Relaxed),
             steals: w.counters.steals.load(Relaxed),

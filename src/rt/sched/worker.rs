@@ -134,7 +134,6 @@ impl Worker {
             let run = ws.runs.load(Relaxed) + 1;
             ws.runs.store(run, Relaxed);
             task.wait.store(park::WAIT_RUNNING, Relaxed);
-            WorkerCounters::bump(&self.counters().switches);
             let traced_since = trace::run_start();
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
