@@ -1,5 +1,6 @@
 //! Echo throughput at 100 and 10 000 concurrent connections: a thread-per-connection echo server
-//! on smarm (green threads) against the same code on std threads.
+//! on smarm (green threads) against the same code on std threads, and against a tokio
+//! task-per-connection server (the fair async peer).
 //!
 //! Method: the server runs in this process; the load generator is a child process (this binary
 //! again) with LOAD_THREADS OS threads, each owning an equal share of the connections. Each
@@ -58,6 +59,43 @@ macro_rules! echo_server {
 
 echo_server!(smarm_server, smarm::net, smarm::thread);
 echo_server!(std_server, std::net, std::thread);
+
+/// The same server as a tokio program: a task per connection on a multi-threaded runtime with
+/// as many workers as smarm's default (one per core).
+fn tokio_server(conns: usize) -> (std::net::SocketAddr, impl FnOnce()) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = rt.spawn(async move {
+        let mut handlers = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let (mut s, _) = listener.accept().await.unwrap();
+            handlers.push(tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        for h in handlers {
+            h.await.unwrap();
+        }
+    });
+    (addr, move || rt.block_on(server).unwrap())
+}
 
 fn rss_kib() -> usize {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -137,6 +175,10 @@ fn run_case(name: &str, conns: usize, secs: f64) {
             let (a, j) = smarm_server(conns);
             (a, Box::new(j))
         }
+        "tokio" => {
+            let (a, j) = tokio_server(conns);
+            (a, Box::new(j))
+        }
         _ => {
             let (a, j) = std_server(conns);
             (a, Box::new(j))
@@ -185,7 +227,7 @@ fn main() {
             println!("skipped {conns} connections: RLIMIT_NOFILE is {limit}");
             continue;
         }
-        for name in ["smarm", "std"] {
+        for name in ["smarm", "std", "tokio"] {
             run_case(name, conns, secs);
         }
     }
