@@ -166,10 +166,10 @@ where
         // `slot` may be gone from here on; only our own clone of the waiter is used.
         park::unpark(&waiter, WaitKind::Wake);
     });
-    // SAFETY: the job borrows `f`'s captures and `slot` from this frame. We do not leave this
-    // frame (return or unwind) before the job has stored `done`, after which it touches neither:
-    // the wait loop below cannot panic, and if the job cannot be queued it is dropped unrun
-    // right here.
+    // The job borrows `f`'s captures and `slot` from this frame.
+    // SAFETY: we do not leave this frame (return or unwind) before the job has stored `done`,
+    // after which it touches neither: the wait loop below cannot panic, and a job that cannot
+    // be queued is dropped unrun right here.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     if let Err(e) = POOL.submit(job) {
         panic!("smarm: failed to start a blocking-pool thread: {e}");
