@@ -16,6 +16,7 @@ pub mod mpsc;
 mod mutex;
 mod once;
 mod once_lock;
+mod poison;
 mod rwlock;
 
 pub use barrier::{Barrier, BarrierWaitResult};

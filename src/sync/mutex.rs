@@ -13,10 +13,11 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{LockResult, PoisonError, TryLockError, TryLockResult};
+use super::poison;
+use super::{LockResult, TryLockError, TryLockResult};
 use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
@@ -107,7 +108,7 @@ impl RawMutex {
 /// ```
 pub struct Mutex<T: ?Sized> {
     raw: RawMutex,
-    poisoned: AtomicBool,
+    poison: poison::Flag,
     data: UnsafeCell<T>,
 }
 
@@ -122,8 +123,7 @@ impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized + 'a> {
     lock: &'a Mutex<T>,
-    /// Whether the thread was already panicking when it locked (then unlocking does not poison).
-    panicking: bool,
+    poison: poison::Guard,
     /// A guard stays with the thread that locked (std's guard is `!Send` too).
     _not_send: PhantomData<*const ()>,
 }
@@ -136,35 +136,25 @@ impl<T> Mutex<T> {
     pub const fn new(t: T) -> Mutex<T> {
         Mutex {
             raw: RawMutex::new(),
-            poisoned: AtomicBool::new(false),
+            poison: poison::Flag::new(),
             data: UnsafeCell::new(t),
         }
     }
 
     /// Consumes the mutex and returns the data (an `Err` carrying it if poisoned).
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poisoned.load(Ordering::Relaxed);
-        let data = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        let poison = self.poison;
+        poison.map(self.data.into_inner())
     }
 }
 
 impl<T: ?Sized> Mutex<T> {
     fn guard(&self) -> LockResult<MutexGuard<'_, T>> {
-        let guard = MutexGuard {
+        self.poison.map(MutexGuard {
             lock: self,
-            panicking: crate::thread::panicking(),
+            poison: self.poison.guard(),
             _not_send: PhantomData,
-        };
-        if self.poisoned.load(Ordering::Relaxed) {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
+        })
     }
 
     /// Blocks until the lock is acquired. `Err` (still holding the lock) if a holder panicked.
@@ -202,23 +192,17 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Whether a thread panicked while holding the lock.
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Relaxed)
+        self.poison.get()
     }
 
     /// Clears the poisoned state.
     pub fn clear_poison(&self) {
-        self.poisoned.store(false, Ordering::Relaxed);
+        self.poison.clear();
     }
 
     /// A mutable reference to the data; no locking needed, since `&mut self` is exclusive.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poisoned.load(Ordering::Relaxed);
-        let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.map(self.data.get_mut())
     }
 
     pub(crate) fn raw(&self) -> &RawMutex {
@@ -254,9 +238,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        if !self.panicking && crate::thread::panicking() {
-            self.lock.poisoned.store(true, Ordering::Relaxed);
-        }
+        self.lock.poison.done(&self.poison);
         // SAFETY: the guard holds the lock.
         unsafe { self.lock.raw.unlock() };
     }
@@ -295,7 +277,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
             Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
             Err(TryLockError::WouldBlock) => d.field("data", &"<locked>"),
         };
-        d.field("poisoned", &self.poisoned.load(Ordering::Relaxed));
+        d.field("poisoned", &self.poison.get());
         d.finish_non_exhaustive()
     }
 }

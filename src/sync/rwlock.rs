@@ -28,9 +28,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{LockResult, PoisonError, TryLockError, TryLockResult};
+use super::poison;
+use super::{LockResult, TryLockError, TryLockResult};
 use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Locked, Node, WaitList, Wake};
 
@@ -228,7 +229,7 @@ impl RawRwLock {
 /// ```
 pub struct RwLock<T: ?Sized> {
     raw: RawRwLock,
-    poisoned: AtomicBool,
+    poison: poison::Flag,
     data: UnsafeCell<T>,
 }
 
@@ -256,8 +257,7 @@ unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
-    /// Whether the thread was already panicking when it locked (then unlocking does not poison).
-    panicking: bool,
+    poison: poison::Guard,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -269,43 +269,30 @@ impl<T> RwLock<T> {
     pub const fn new(t: T) -> RwLock<T> {
         RwLock {
             raw: RawRwLock::new(),
-            poisoned: AtomicBool::new(false),
+            poison: poison::Flag::new(),
             data: UnsafeCell::new(t),
         }
     }
 
     /// Consumes the lock and returns the data (an `Err` carrying it if poisoned).
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poisoned.load(Ordering::Relaxed);
-        let data = self.data.into_inner();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        let poison = self.poison;
+        poison.map(self.data.into_inner())
     }
 }
 
 impl<T: ?Sized> RwLock<T> {
-    fn poison_result<G>(&self, guard: G) -> LockResult<G> {
-        if self.poisoned.load(Ordering::Relaxed) {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
-    }
-
     fn read_guard(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        self.poison_result(RwLockReadGuard {
+        self.poison.map(RwLockReadGuard {
             lock: self,
             _not_send: PhantomData,
         })
     }
 
     fn write_guard(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        self.poison_result(RwLockWriteGuard {
+        self.poison.map(RwLockWriteGuard {
             lock: self,
-            panicking: crate::thread::panicking(),
+            poison: self.poison.guard(),
             _not_send: PhantomData,
         })
     }
@@ -345,23 +332,17 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Whether a writer panicked while holding the lock.
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Relaxed)
+        self.poison.get()
     }
 
     /// Clears the poisoned state.
     pub fn clear_poison(&self) {
-        self.poisoned.store(false, Ordering::Relaxed);
+        self.poison.clear();
     }
 
     /// A mutable reference to the data; no locking needed, since `&mut self` is exclusive.
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poisoned.load(Ordering::Relaxed);
-        let data = self.data.get_mut();
-        if poisoned {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.map(self.data.get_mut())
     }
 }
 
@@ -425,9 +406,7 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        if !self.panicking && crate::thread::panicking() {
-            self.lock.poisoned.store(true, Ordering::Relaxed);
-        }
+        self.lock.poison.done(&self.poison);
         // SAFETY: the guard holds the write lock.
         unsafe { self.lock.raw.write_unlock() };
     }
@@ -472,7 +451,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
             Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
             Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
         };
-        d.field("poisoned", &self.poisoned.load(Ordering::Relaxed));
+        d.field("poisoned", &self.poison.get());
         d.finish_non_exhaustive()
     }
 }
