@@ -12,7 +12,7 @@ use smarm::thread;
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CONNS: usize = 10_000;
 const ROUNDS: usize = 2;
@@ -174,5 +174,4 @@ fn ten_thousand_connections_each_on_its_own_green_thread() {
         rss_before,
         (peak.saturating_sub(rss_before)) as f64 / CONNS as f64
     );
-    assert!(elapsed < Duration::from_secs(60));
 }
