@@ -13,10 +13,11 @@
 //! assert_eq!(sum, 999 * 1000);
 //! ```
 //!
-//! Platform: x86-64 Linux (the context switch is hand-written for the SysV ABI).
+//! Platform: x86-64 Linux with glibc (the context switch is hand-written for the SysV ABI; each
+//! green thread's thread-locals live in a TLS area laid out as glibc lays out a thread's).
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "x86_64", target_os = "linux"))] {
+    if #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))] {
         pub mod net;
         pub mod actor;
         pub mod rt;
@@ -25,12 +26,17 @@ cfg_if::cfg_if! {
 
         pub use rt::preempt::{NoPreempt, PreemptingAllocator};
 
+        /// std's `thread_local!`, re-exported: every green thread has its own thread pointer and
+        /// TLS area, so std's macro already gives one value per green thread (and runs its
+        /// destructor when the green thread ends). `use smarm::thread_local;` keeps compiling.
+        pub use std::thread_local;
+
         /// The `preempt` feature installs the preempting allocator over `System`.
         #[cfg(feature = "preempt")]
         #[global_allocator]
         static SMARM_ALLOCATOR: PreemptingAllocator = PreemptingAllocator::new(std::alloc::System);
     } else {
-        compile_error!("smarm supports x86-64 Linux only: its context switch is SysV x86-64 assembly and its reactor is epoll");
+        compile_error!("smarm supports x86-64 Linux with glibc only: its context switch is SysV x86-64 assembly, green threads' TLS follows glibc's layout, and its reactor is epoll");
     }
 }
 

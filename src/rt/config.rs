@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::rt::stack::STD_DEFAULT_STACK;
+use crate::rt::sys::stack::STD_DEFAULT_STACK;
 
 /// How a runtime is built. Every field left unset falls back to the environment, then to std's
 /// defaults:

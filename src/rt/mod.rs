@@ -1,16 +1,14 @@
 //! The runtime: the native API beside the std mirror, and the machine underneath it.
 //!
-//! Layers (see DESIGN.md): primitives — [`stack`](self) (mmap + guard + pool), `context` (the
-//! naked-asm switch), `pid` (slot table), `task`; runtime machine — `sched` (workers, queues,
+//! Layers (see DESIGN.md): system primitives — `sys` (`stack`: mmap + guard + pool, `context`: the
+//! naked-asm switch, `tls`: each green thread's own thread pointer, `futex`); green threads —
+//! `pid` (slot table), `task`; runtime machine — `sched` (workers, queues,
 //! stealing, idle), `park` (the one wait primitive), `timer`, `reactor` (epoll), `blocking` (the
 //! blocking pool). Lower layers never import higher ones.
 
 pub(crate) mod blocking;
 pub(crate) mod config;
-pub(crate) mod context;
 pub(crate) mod dump;
-pub(crate) mod futex;
-pub(crate) mod locals;
 pub(crate) mod monitor;
 pub(crate) mod overflow;
 pub(crate) mod panic;
@@ -20,8 +18,8 @@ pub(crate) mod pid;
 pub mod preempt;
 pub(crate) mod reactor;
 pub(crate) mod sched;
-pub(crate) mod stack;
 pub(crate) mod stats;
+pub(crate) mod sys;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod trace;

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::rt::futex;
 use crate::rt::sched::{Shared, worker};
+use crate::rt::sys::futex;
 
 /// The monitor's sleep word: a hog's report wakes it early.
 pub(crate) struct Monitor {

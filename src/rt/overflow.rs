@@ -30,7 +30,7 @@ use std::ptr;
 use std::sync::Once;
 
 use crate::rt::sched;
-use crate::rt::stack::page_size;
+use crate::rt::sys::stack::page_size;
 
 /// The handlers found before ours, saved before ours is installed (so the handler only reads
 /// them after they are written) and never written again.

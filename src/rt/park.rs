@@ -38,8 +38,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::time::Instant;
 
-use crate::rt::futex;
 use crate::rt::sched;
+use crate::rt::sys::futex;
 use crate::rt::task::Task;
 
 pub(crate) const USER_TOKEN: u32 = 1;

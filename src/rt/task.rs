@@ -11,12 +11,12 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
-use crate::rt::locals::Locals;
 use crate::rt::pid::Pid;
 use crate::rt::sched::Shared;
-use crate::rt::stack::Stack;
+use crate::rt::sys::stack::Stack;
+use crate::rt::sys::tls;
 use crate::rt::timer::TimerId;
 use crate::rt::watch::Watchers;
 
@@ -171,8 +171,14 @@ pub(crate) struct Green {
     pub(crate) joiner: UnsafeCell<Option<Arc<Task>>>,
     /// The timer of the current timed park, set and read only by the green thread itself.
     pub(crate) timer: UnsafeCell<Option<TimerId>>,
-    /// `smarm::thread_local!` values, touched only by the green thread itself.
-    pub(crate) locals: UnsafeCell<Locals>,
+    /// The green thread's own TLS area (its thread pointer is `tp`); given back to the pool when
+    /// the thread is finalised. Touched only by whoever owns the switched-out thread.
+    pub(crate) tls: UnsafeCell<Option<tls::Block>>,
+    /// The thread pointer the switch loads to run this green thread.
+    pub(crate) tp: usize,
+    /// The worker running this green thread, set by that worker before every switch in: how green
+    /// code reaches per-carrier state (DESIGN.md rule 1), never through a carrier's thread-local.
+    pub(crate) worker: AtomicPtr<crate::rt::sched::worker::Worker>,
     /// Live `NoPreempt` guards of this green thread (touched only by the green thread itself).
     pub(crate) no_preempt: AtomicU32,
     /// Callbacks run when the thread has ended (`actor::monitor`, supervision); see `rt::watch`.

@@ -125,7 +125,7 @@ impl Event {
 /// instruction on the recording path); the writer thread reads `head..tail` and gives the slots
 /// back by storing `head`. When the ring is full the event is dropped and counted: a stalled
 /// writer never stalls a worker, and memory stays bounded.
-struct Ring {
+pub(crate) struct Ring {
     tid: u32,
     thread_name: Arc<str>,
     /// Next slot to read; written only by the consumer (the writer thread, or `start`).
@@ -170,28 +170,49 @@ thread_local! {
     static LOCAL: OnceCell<LocalRing> = const { OnceCell::new() };
 }
 
-/// Calls `f` with this OS thread's ring (made and registered on first use). DESIGN.md rule 1:
-/// the thread-local is read only here, and `f` never switches. During the thread's teardown,
-/// when the thread-local is gone, the event is not recorded.
+/// Calls `f` with the ring of the OS thread running the caller: a carrier's own (made and
+/// registered on first use), or, from a green thread (whose thread-locals are its own), its
+/// worker's carrier ring, which the worker registered before switching in. DESIGN.md rule 1: the
+/// thread-local is read only here, and `f` never switches. During the thread's teardown, when the
+/// thread-local is gone, the event is not recorded.
 #[inline(never)]
 fn with_local_ring(f: impl FnOnce(&Ring)) {
-    let _ = LOCAL.try_with(|c| {
-        let r = c.get_or_init(|| {
-            let ring = Arc::new(Ring {
-                tid: NEXT_TID.fetch_add(1, Relaxed),
-                thread_name: std::thread::current().name().unwrap_or("thread").into(),
-                head: AtomicUsize::new(0),
-                tail: AtomicUsize::new(0),
-                orphaned: AtomicBool::new(false),
-                slots: (0..RING_EVENTS)
-                    .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-                    .collect(),
-            });
-            lock(&REGISTRY).push(ring.clone());
-            LocalRing(ring)
+    if crate::rt::sched::current_task().is_some() {
+        let w = crate::rt::sched::current_worker();
+        // SAFETY: from a green thread, `w` is the live worker running it; its ring pointer is
+        // either null or the carrier's ring, kept alive by the carrier's thread-local `LOCAL`
+        // for as long as the worker runs on it. Nothing here switches.
+        if let Some(r) = unsafe { w.as_ref().and_then(|w| w.trace_ring.get().as_ref()) } {
+            f(r);
+        }
+        return;
+    }
+    let _ = LOCAL.try_with(|c| f(&local_ring(c).0));
+}
+
+fn local_ring(c: &OnceCell<LocalRing>) -> &LocalRing {
+    c.get_or_init(|| {
+        let ring = Arc::new(Ring {
+            tid: NEXT_TID.fetch_add(1, Relaxed),
+            thread_name: std::thread::current().name().unwrap_or("thread").into(),
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            orphaned: AtomicBool::new(false),
+            slots: (0..RING_EVENTS)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
         });
-        f(&r.0)
-    });
+        lock(&REGISTRY).push(ring.clone());
+        LocalRing(ring)
+    })
+}
+
+/// This carrier's ring (made on first use), for its worker to lend to the green threads it runs;
+/// null during the thread's teardown. Call from scheduler code only.
+pub(crate) fn carrier_ring() -> *const Ring {
+    LOCAL
+        .try_with(|c| Arc::as_ptr(&local_ring(c).0))
+        .unwrap_or(std::ptr::null())
 }
 
 /// A timestamp: the CPU's time-stamp counter. The clocksource on x86-64 Linux is this same

@@ -28,13 +28,16 @@ use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::sched;
 use crate::rt::task::Task;
 
-mod local;
 mod scoped;
 
 pub use crate::rt::task::ThreadId;
-pub use local::{AccessError, LocalKey};
 pub use scoped::{Scope, ScopedJoinHandle, scope};
 pub use std::thread::available_parallelism;
+/// std's own: a green thread has its own thread pointer and TLS area, so `std::thread_local!` is
+/// per green thread exactly as it is per OS thread (values, lazy initialisation, destructors when
+/// the thread ends, `AccessError` during destruction). These re-exports only keep the
+/// `smarm::thread::LocalKey` path of earlier releases working.
+pub use std::thread::{AccessError, LocalKey};
 
 /// `std::thread::Result`: the outcome of `join`, `Err` holding a panic's payload.
 pub type Result<T> = std::result::Result<T, Box<dyn std::any::Any + Send + 'static>>;

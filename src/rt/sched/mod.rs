@@ -14,10 +14,15 @@
 //!   Either way, if no worker is searching for work and one sleeps, one is woken (`notify`).
 //!
 //! ## Thread-locals (DESIGN.md rule 1)
-//! A green thread may resume on another worker after any switch, and the compiler may keep a
-//! thread-local's address in a register across a call. So the runtime reads its thread-locals only
-//! in the `#[inline(never)]` accessors below, and no caller keeps what they return (a worker or
-//! task pointer that is only valid on *this* OS thread) across a switch.
+//! Every green thread runs with its own thread pointer (`sys::tls`), so while green code runs, every
+//! thread-local — the runtime's own included — is the green thread's. The runtime keeps two kinds:
+//! - per carrier, read only by scheduler code on that carrier: `WORKER` (the worker this OS thread
+//!   runs) and `OS_TASK` (the task of a plain OS thread);
+//! - per green thread: `CURRENT`, its own task, set once when it starts.
+//!
+//! Green code reaches its worker through its task (`Green::worker`, which the worker sets before
+//! every switch in), never through a carrier's thread-local; the accessors below are
+//! `#[inline(never)]` so that nothing they return is mistaken for a value of another thread.
 
 pub(crate) mod idle;
 pub(crate) mod queue;
@@ -32,13 +37,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::rt::config::Config;
-use crate::rt::context;
-use crate::rt::futex;
 use crate::rt::monitor::Monitor;
 use crate::rt::park::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
-use crate::rt::stack::{StackPool, round_size};
+use crate::rt::sys::context;
+use crate::rt::sys::futex;
+use crate::rt::sys::stack::{StackPool, round_size};
+use crate::rt::sys::tls;
 use crate::rt::task::{
     Entry, ErasedBox, Green, JOIN_DETACHED, JOIN_DONE, JOIN_RUNNING, JOIN_WAITING, Outcome, Task,
     ThreadId,
@@ -278,14 +284,24 @@ impl Shared {
 }
 
 thread_local! {
+    /// The worker a carrier runs (scheduler code only: green code has its own, null, copy).
     static WORKER: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
     static OS_TASK: OnceCell<Arc<Task>> = const { OnceCell::new() };
+    /// The green thread whose TLS area this is (null on OS threads and in scheduler code).
+    static CURRENT: Cell<*const Task> = const { Cell::new(std::ptr::null()) };
 }
 
-/// The worker running on this OS thread, or null. Never keep the result across a switch.
+/// The worker running the calling code, or null on a plain OS thread. From a green thread this is
+/// the worker it runs on *now*: never keep the result across a switch.
 #[inline(never)]
 pub(crate) fn current_worker() -> *const Worker {
-    WORKER.with(|w| w.get())
+    let t = CURRENT.with(Cell::get);
+    if t.is_null() {
+        return WORKER.with(Cell::get);
+    }
+    // SAFETY: a non-null CURRENT is the running green thread's own task, alive while it runs;
+    // `green` is set for every spawned task.
+    unsafe { (*t).green.as_ref().unwrap_unchecked().worker.load(Relaxed) }
 }
 
 #[inline(never)]
@@ -293,16 +309,11 @@ pub(crate) fn set_current_worker(w: *const Worker) {
     WORKER.with(|c| c.set(w));
 }
 
-/// The green thread running on this OS thread, if any. The pointer stays valid while that green
-/// thread runs (its worker holds an `Arc`), wherever it later migrates.
+/// The green thread calling this, if it is one. The pointer stays valid while that green thread
+/// runs (its worker holds an `Arc`), wherever it later migrates.
 #[inline(never)]
 pub(crate) fn current_task() -> Option<*const Task> {
-    let w = current_worker();
-    if w.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null WORKER points at the Worker owned by this OS thread's `worker::run` frame.
-    let t = unsafe { (*w).current.get() };
+    let t = CURRENT.with(Cell::get);
     (!t.is_null()).then_some(t)
 }
 
@@ -498,12 +509,15 @@ where
     // nothing in this function switches.
     let local_stacks = w.map(|w| unsafe { &mut *w.stacks.get() });
     let stack = rt.stacks.take(local_stacks, size)?;
+    // SAFETY: as for the stack cache.
+    let local_tls = w.map(|w| unsafe { &mut *w.tls.get() });
+    let tls = tls::take(local_tls)?;
     let closure_at = (stack.top() as usize - size_of::<F>()) & !(align_of::<F>() - 1);
     // SAFETY: the stack is ours and unused; `closure_at` is aligned for F and at most 4 KiB + 64
     // below its top; the initial frame goes below the closure, 16-byte aligned.
     let ctx = unsafe {
         (closure_at as *mut F).write(f);
-        context::init_stack((closure_at & !15) as *mut u8)
+        context::init_stack((closure_at & !15) as *mut u8, trampoline)
     };
     let entry: Entry = (run_closure::<F, T>, closure_at as *mut u8);
     // SAFETY: as for the stack cache above.
@@ -534,7 +548,9 @@ where
             join: AtomicU8::new(JOIN_RUNNING),
             joiner: UnsafeCell::new(None),
             timer: UnsafeCell::new(None),
-            locals: UnsafeCell::new(Default::default()),
+            tp: tls.tp(),
+            tls: UnsafeCell::new(Some(tls)),
+            worker: AtomicPtr::new(std::ptr::null_mut()),
             no_preempt: AtomicU32::new(0),
             watchers: crate::rt::watch::Watchers::new(),
         }),
@@ -599,14 +615,15 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
 /// Switches from the running green thread to its worker's scheduler loop, telling it why.
 #[inline(never)]
 fn switch_out(intent: usize) {
-    let w = current_worker();
-    // SAFETY: only called on a green thread, so `w` is this OS thread's live worker and `current`
-    // is the running task. Both pointers are used only to compute the switch's arguments, before
-    // the switch; the green thread may resume on another worker.
+    let task = CURRENT.with(Cell::get);
+    debug_assert!(!task.is_null(), "switch_out off a green thread");
+    // SAFETY: only called on a green thread, so `task` is the running task and its `worker` the
+    // live worker running it. Both are used only to compute the switch's arguments, before the
+    // switch; the green thread may resume on another worker, which sets `worker` anew.
     unsafe {
-        let task = &*(*w).current.get();
-        let g = task.green.as_ref().unwrap_unchecked();
-        context::switch(g.ctx.get(), *(*w).sched_ctx.get(), intent);
+        let g = (*task).green.as_ref().unwrap_unchecked();
+        let w = &*g.worker.load(Relaxed);
+        context::switch(g.ctx.get(), *w.sched_ctx.get(), intent, w.carrier.tp);
     }
 }
 
@@ -739,8 +756,12 @@ fn drop_outcome(outcome: Option<Outcome>) {
     }
 }
 
-/// Where every green thread starts (called from `context::trampoline_start` on its new stack).
-pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
+/// Where every green thread starts: the entry `spawn` gives `context::init_stack`, called on the
+/// new stack, with the green thread's own thread pointer already loaded.
+unsafe extern "sysv64" fn trampoline(task: usize) -> ! {
+    let task = task as *const Task;
+    CURRENT.with(|c| c.set(task));
+    tls::init_thread();
     // SAFETY: the worker passes the task it is switching into and holds an Arc to it until this
     // green thread switches away for the last time.
     let task = unsafe { &*task };
@@ -756,7 +777,9 @@ pub(crate) extern "sysv64" fn trampoline(task: *const Task) -> ! {
     if outcome.is_err() {
         g.watchers.set_panicked();
     }
-    crate::rt::locals::destroy(task);
+    // The green thread's `thread_local!` destructors, as an OS thread's exit runs them (std
+    // registered them with glibc); before the result is published, so `join` returns after them.
+    tls::run_destructors();
     // Publish the outcome. A thread whose handle is gone drops it here, on its own stack (as
     // std's threads do), so user `Drop` code never runs on a worker's scheduler stack.
     // SAFETY: `result` is written before JOIN_DONE is released, and read only after it.

@@ -19,13 +19,14 @@ use super::{
     INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_YIELD, Shared, WorkerShared,
     set_current_worker,
 };
-use crate::rt::context;
 use crate::rt::park::{self, MODE_MASK, OS_BLOCKED, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
 use crate::rt::sched::queue::RunQueue;
-use crate::rt::stack::Stack;
 use crate::rt::stats::WorkerCounters;
+use crate::rt::sys::context;
+use crate::rt::sys::stack::Stack;
+use crate::rt::sys::tls;
 use crate::rt::task::Task;
 use crate::rt::trace;
 
@@ -50,8 +51,14 @@ pub(crate) struct Worker {
     /// Caches in front of the runtime's stack pool and the pid free list (this thread only).
     pub(crate) stacks: UnsafeCell<Vec<Stack>>,
     pub(crate) pids: UnsafeCell<Vec<u32>>,
+    pub(crate) tls: UnsafeCell<Vec<tls::Block>>,
     /// A block of thread ids `(next, end)`.
     pub(crate) ids: Cell<(u64, u64)>,
+    /// This OS thread's own thread pointer and descriptor: what a switch back to the scheduler
+    /// loads, and what a green thread's descriptor borrows while it runs here (`sys::tls`).
+    pub(crate) carrier: tls::Carrier,
+    /// This carrier's trace ring, lent to the green threads it runs (null until tracing is on).
+    pub(crate) trace_ring: Cell<*const trace::Ring>,
     rng: Cell<u32>,
     expired: UnsafeCell<Vec<(Arc<Task>, u32)>>,
     /// This worker's `rt::stats` counters, cached so the hot path skips the slice indexing.
@@ -75,7 +82,10 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         searching: Cell::new(extra),
         stacks: UnsafeCell::new(Vec::new()),
         pids: UnsafeCell::new(Vec::new()),
+        tls: UnsafeCell::new(Vec::new()),
         ids: Cell::new((0, 0)),
+        carrier: tls::Carrier::current(),
+        trace_ring: Cell::new(ptr::null()),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         expired: UnsafeCell::new(Vec::new()),
         counters,
@@ -85,6 +95,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
     set_current_worker(ptr::null());
     // SAFETY: the loop has ended; nothing else uses this worker's caches now.
     pid::return_local(unsafe { &mut *worker.pids.get() });
+    // SAFETY: as above.
+    tls::return_local(unsafe { &mut *worker.tls.get() });
     if index >= worker.shared.base_workers {
         crate::rt::monitor::release_slot(&worker.shared, index);
     }
@@ -130,11 +142,18 @@ impl Worker {
             // SAFETY: only green tasks are queued.
             let g = unsafe { task.green.as_ref().unwrap_unchecked() };
             self.current.set(Arc::as_ptr(&task));
+            g.worker
+                .store(self as *const Worker as *mut Worker, Relaxed);
+            // SAFETY: the task is switched out and ours to run; its descriptor is ours to write.
+            unsafe { tls::Block::enter(g.tp, &self.carrier) };
             // Odd while a green thread runs (see `rt::monitor`); plain stores, only we write it.
             let run = ws.runs.load(Relaxed) + 1;
             ws.runs.store(run, Relaxed);
             task.wait.store(park::WAIT_RUNNING, Relaxed);
             let traced_since = trace::run_start();
+            if traced_since != 0 && self.trace_ring.get().is_null() {
+                self.trace_ring.set(trace::carrier_ring());
+            }
             // SAFETY: `g.ctx` holds a context saved by `switch` or made by `init_stack`, on the
             // task's stack, which it owns; we hold an Arc to the task for the whole run, and no
             // other worker can hold it (it was taken from exactly one queue or slot).
@@ -143,6 +162,7 @@ impl Worker {
                     self.sched_ctx.get(),
                     *g.ctx.get(),
                     Arc::as_ptr(&task) as usize,
+                    g.tp,
                 )
             };
             self.current.set(ptr::null());
@@ -217,6 +237,9 @@ impl Worker {
                 self.shared
                     .stacks
                     .give(&mut *self.stacks.get(), stack, *g.low_water.get());
+            }
+            if let Some(block) = (*g.tls.get()).take() {
+                tls::give(&mut *self.tls.get(), block);
             }
             drop(pid::release(g.pid, Some(&mut *self.pids.get())));
         }

@@ -1,0 +1,12 @@
+//! System primitives: the lowest layer. Nothing here imports anything above it; a primitive that
+//! must call up takes the callee as a parameter (`context::init_stack(top, entry)`).
+//!
+//! - `stack`: mmap'd stacks with a guard page, and their pool;
+//! - `context`: the naked-asm switch (registers, stack pointer and FS base);
+//! - `tls`: each green thread's own TLS area and thread descriptor (glibc's layout);
+//! - `futex`: how OS threads and idle workers sleep.
+
+pub(crate) mod context;
+pub(crate) mod futex;
+pub(crate) mod stack;
+pub(crate) mod tls;
