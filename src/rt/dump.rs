@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::rt::Pid;
-use crate::rt::park::{MODE_MASK, OS_BLOCKED, WAIT_RUNNING, WaitReason};
+use crate::rt::park::{MODE_MASK, WAIT_RUNNING, WaitReason};
 use crate::rt::pid;
 use crate::rt::task::ThreadId;
 
@@ -110,7 +110,7 @@ pub fn dump() -> Dump {
     pid::for_each_live(|pid, task| {
         let state = task.state.load(Relaxed);
         let wait = task.wait.load(Relaxed);
-        let state = if state & (MODE_MASK | OS_BLOCKED) != 0 {
+        let state = if state & MODE_MASK != 0 {
             ThreadState::Parked(WaitReason::from_u8(wait).unwrap_or(WaitReason::Other))
         } else if wait == WAIT_RUNNING {
             ThreadState::Running

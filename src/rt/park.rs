@@ -9,16 +9,13 @@
 //!   bit 1      WAKE token      set by runtime wakers (join, locks, channels), consumed by their waits
 //!   bit 2      TIMEOUT         a timer for the current park epoch fired before the park completed
 //!   bits 3-4   mode            0 running, 1 parked for USER, 2 parked for WAKE
-//!   bit 5      OS_BLOCKED      the parked task sleeps on the futex, even if it is green
+//!   bit 5      (unused)
 //!   bits 6-31  epoch           bumped by every green park; a timer only acts on its own epoch
 //! ```
 //!
-//! **Parking while unwinding.** std counts panics in progress per OS thread. A green thread that
-//! parks while it unwinds (a `Drop` that joins, sleeps or waits on a lock) must neither leave that
-//! count raised on a worker where other green threads then run (they would see `panicking()`, and
-//! poison locks) nor resume on another OS thread (whose count its `catch_unwind` would then
-//! decrement). So it blocks its OS thread instead of switching (`OS_BLOCKED`), after handing its
-//! worker's queued work to the injector for the other workers.
+//! **Parking while unwinding** is an ordinary green park: std counts panics in progress in a
+//! thread-local, and a green thread's thread-locals are its own (`rt::sys::tls`), so the count
+//! travels with it to whatever carrier resumes it, and other green threads never see it.
 //!
 //! Two token kinds keep the runtime's waits from eating a user's `unpark`: std's `join`, locks and
 //! channels do not consume `thread::park` tokens, so neither do ours.
@@ -47,7 +44,6 @@ pub(crate) const WAKE_TOKEN: u32 = 2;
 pub(crate) const TIMEOUT: u32 = 4;
 pub(crate) const MODE_SHIFT: u32 = 3;
 pub(crate) const MODE_MASK: u32 = 3 << MODE_SHIFT;
-pub(crate) const OS_BLOCKED: u32 = 1 << 5;
 pub(crate) const EPOCH_SHIFT: u32 = 6;
 pub(crate) const EPOCH_ONE: u32 = 1 << EPOCH_SHIFT;
 
@@ -152,31 +148,13 @@ pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
 /// [`park`], recording `reason` (what the thread waits on) for `rt::dump` and the trace.
 pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Instant>) -> bool {
     match sched::current_task() {
-        Some(task) if std::thread::panicking() => {
-            // SAFETY: `current_task` returns the task running on this worker, alive while it runs.
-            let task = unsafe { &*task };
-            task.wait.store(reason as u8, Relaxed);
-            // A new epoch voids any timer of an earlier park still in flight (`fire_timeout`
-            // also ignores OS_BLOCKED parks, which time out on the futex).
-            let mut s = task.state.load(Relaxed);
-            while let Err(actual) = task.state.compare_exchange_weak(
-                s,
-                (s & !TIMEOUT).wrapping_add(EPOCH_ONE),
-                AcqRel,
-                Relaxed,
-            ) {
-                s = actual;
-            }
-            sched::hand_off_local_work();
-            park_os(task, kind, deadline, OS_BLOCKED)
-        }
         Some(task) => {
-            // SAFETY: as above.
+            // SAFETY: `current_task` returns the running green thread's task, alive while it runs.
             let task = unsafe { &*task };
             task.wait.store(reason as u8, Relaxed);
             sched::park_green(task, kind, deadline)
         }
-        None => park_os(&sched::current_os_task(), kind, deadline, 0),
+        None => park_os(&sched::current_os_task(), kind, deadline),
     }
 }
 
@@ -192,15 +170,15 @@ pub(crate) fn try_consume(state: &std::sync::atomic::AtomicU32, token: u32) -> b
     false
 }
 
-/// Parks on the task's futex. `flag` is `OS_BLOCKED` for a green thread that keeps its OS thread.
-fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>, flag: u32) -> bool {
-    let (tok, mode) = (kind.token(), kind.mode() | flag);
+/// Parks a plain OS thread on its task's futex.
+fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>) -> bool {
+    let (tok, mode) = (kind.token(), kind.mode());
     let state = &task.state;
     let mut s = state.load(Acquire);
     loop {
         if s & tok != 0 {
             // A waker cleared our mode when it set the token; consume it.
-            match state.compare_exchange_weak(s, s & !tok & !MODE_MASK & !flag, AcqRel, Acquire) {
+            match state.compare_exchange_weak(s, s & !tok & !MODE_MASK, AcqRel, Acquire) {
                 Ok(_) => return true,
                 Err(actual) => {
                     s = actual;
@@ -222,7 +200,7 @@ fn park_os(task: &Task, kind: WaitKind, deadline: Option<Instant>, flag: u32) ->
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    match state.compare_exchange_weak(s, s & !MODE_MASK & !flag, AcqRel, Acquire) {
+                    match state.compare_exchange_weak(s, s & !MODE_MASK, AcqRel, Acquire) {
                         Ok(_) => return false,
                         Err(actual) => {
                             s = actual;
@@ -266,11 +244,7 @@ fn unpark_inner(task: &Task, kind: WaitKind, to_back: bool) {
         match task.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
             Ok(_) => {
                 if parked {
-                    if s & OS_BLOCKED != 0 {
-                        futex::wake_one(&task.state);
-                    } else {
-                        wake_parked(task, to_back);
-                    }
+                    wake_parked(task, to_back);
                 }
                 return;
             }

@@ -627,34 +627,9 @@ fn switch_out(intent: usize) {
     }
 }
 
-/// Yields the running green thread to the back of its worker's queue. While it unwinds a
-/// green thread keeps its OS thread (see `rt::park`), so then this is the OS's yield.
+/// Yields the running green thread to the back of its worker's queue.
 pub(crate) fn yield_green() {
-    if std::thread::panicking() {
-        std::thread::yield_now();
-    } else {
-        switch_out(INTENT_YIELD);
-    }
-}
-
-/// Before the running green thread blocks its worker's OS thread (it parks while unwinding),
-/// hands the worker's queued work to the injector so that other workers can run it.
-pub(crate) fn hand_off_local_work() {
-    let w = current_worker();
-    // SAFETY: called from a green thread, so `w` is this OS thread's live worker; we do not
-    // switch here.
-    let Some(w) = (unsafe { w.as_ref() }) else {
-        return;
-    };
-    let mut moved = Vec::new();
-    moved.extend(w.shared.workers[w.index].take_run_next());
-    while let Some(t) = w.local_queue().pop() {
-        moved.push(t);
-    }
-    if !moved.is_empty() {
-        w.shared.injector.push_batch(moved);
-        w.shared.notify();
-    }
+    switch_out(INTENT_YIELD);
 }
 
 /// `park` for a green thread; see `rt::park` for the protocol.

@@ -19,7 +19,7 @@ use super::{
     INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_YIELD, Shared, WorkerShared,
     set_current_worker,
 };
-use crate::rt::park::{self, MODE_MASK, OS_BLOCKED, TIMEOUT, WaitKind};
+use crate::rt::park::{self, MODE_MASK, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
 use crate::rt::sched::queue::RunQueue;
@@ -448,7 +448,7 @@ impl Worker {
 fn fire_timeout(task: &Arc<Task>, epoch: u32) {
     let mut s = task.state.load(Acquire);
     loop {
-        if park::epoch(s) != epoch || s & OS_BLOCKED != 0 {
+        if park::epoch(s) != epoch {
             return; // a stale timer: the task has parked again since
         }
         let (new, wake) = if s & MODE_MASK != 0 {
