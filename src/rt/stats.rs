@@ -62,6 +62,13 @@ pub struct Stats {
     pub spawned_outside: u64,
     /// Sockets registered with the reactor now (process-wide: one reactor serves every runtime).
     pub io_registrations: u64,
+    /// Green-thread TLS areas made so far (process-wide). Areas are pooled and never freed, so
+    /// this is the peak number of green threads alive at once, at most (see `rt::sys::tls`).
+    pub tls_areas: u64,
+    /// How a switch loads a green thread's thread pointer: `"wrfsbase"` or `"arch_prctl"`
+    /// (decided once per process from `AT_HWCAP2`; `SMARM_TLS_SWITCH=arch_prctl` forces the
+    /// syscall).
+    pub tls_switch: &'static str,
     /// The same counters per worker, by worker index: the base workers first, then the slots of
     /// extra workers the monitor has started (see `Config::max_extra_workers`).
     pub workers: Vec<WorkerStats>,
@@ -122,6 +129,11 @@ fn snapshot(rt: &Shared) -> Stats {
         steals: sum(|w| w.steals),
         handoffs: sum(|w| w.handoffs),
         io_registrations: crate::rt::reactor::registrations(),
+        tls_areas: crate::rt::sys::tls::areas_made(),
+        tls_switch: match crate::rt::sys::tls::fs_switch() {
+            crate::rt::sys::tls::FsSwitch::Wrfsbase => "wrfsbase",
+            crate::rt::sys::tls::FsSwitch::ArchPrctl => "arch_prctl",
+        },
         spawned_outside,
         workers,
     }

@@ -59,7 +59,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
 /// glibc's `dtv_t`: the generation counter or a module's block (`val`) and what to free.
@@ -387,6 +387,12 @@ unsafe impl Send for Block {}
 
 /// Slabs of areas: mapped a few at a time, never unmapped (see the module docs).
 static SLAB: Mutex<(usize, usize)> = Mutex::new((0, 0));
+static AREAS: AtomicU64 = AtomicU64::new(0);
+
+/// TLS areas made so far (they are never freed).
+pub(crate) fn areas_made() -> u64 {
+    AREAS.load(Relaxed)
+}
 const AREAS_PER_SLAB: usize = 64;
 
 fn carve(g: &Glibc) -> io::Result<usize> {
@@ -417,6 +423,7 @@ fn carve(g: &Glibc) -> io::Result<usize> {
     }
     let at = s.0;
     s.0 += g.stride;
+    AREAS.fetch_add(1, Relaxed);
     Ok(at)
 }
 

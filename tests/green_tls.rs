@@ -1,0 +1,274 @@
+//! Green threads own their thread-locals (`rt::sys::tls`): std's `thread_local!`, errno and
+//! `std::thread::current()` are per green thread wherever it resumes; destructors run once when it
+//! ends; TLS areas are reused, so a million spawns leave RSS flat. Each test also runs on the
+//! `arch_prctl` fallback, in a child process of this binary with `SMARM_TLS_SWITCH=arch_prctl`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use smarm::rt::{Config, run};
+use smarm::thread;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+thread_local! {
+    static LOG: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    static HELD: RefCell<u64> = const { RefCell::new(0) };
+}
+
+/// The program: every green thread pushes its own index around sleeps and yields, on 2
+/// workers, so most calls resume on another OS thread. Each must see only its own values.
+#[test]
+fn migrating_threads_keep_their_own_locals() {
+    static MOVED: AtomicUsize = AtomicUsize::new(0);
+    let ids: HashSet<std::thread::ThreadId> = run(Config::new().workers(2), || {
+        let hs: Vec<_> = (0..1000u32)
+            .map(|i| {
+                thread::spawn(move || {
+                    for round in 0..20u32 {
+                        let before = carrier();
+                        LOG.with(|l| l.borrow_mut().push(i));
+                        if round % 2 == 0 {
+                            thread::sleep(Duration::from_micros(10));
+                        } else {
+                            thread::yield_now();
+                        }
+                        if carrier() != before {
+                            MOVED.fetch_add(1, Relaxed);
+                        }
+                        LOG.with(|l| l.borrow_mut().push(i));
+                    }
+                    LOG.with(|l| {
+                        let l = l.borrow();
+                        assert_eq!(l.len(), 40, "thread {i} lost or gained values");
+                        assert!(l.iter().all(|&x| x == i), "thread {i} saw another's values");
+                    });
+                    std::thread::current().id()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        ids.len(),
+        1000,
+        "std::thread::current() is per green thread"
+    );
+    assert!(
+        MOVED.load(Relaxed) > 0,
+        "no call resumed on another OS thread: the test tested nothing"
+    );
+}
+
+/// The OS thread running the caller, as the kernel knows it (`gettid` is a syscall, so it cannot
+/// be cached across a migration).
+fn carrier() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc_gettid() }
+}
+
+unsafe extern "C" {
+    #[link_name = "gettid"]
+    fn libc_gettid() -> i32;
+}
+
+/// A `RefCell` borrowed across a smarm call stays borrowed for its own green thread only: other
+/// green threads (on the same carriers) borrow their own.
+#[test]
+fn a_borrow_held_across_a_switch_is_invisible_to_others() {
+    run(Config::new().workers(2), || {
+        let hs: Vec<_> = (0..200u64)
+            .map(|i| {
+                thread::spawn(move || {
+                    HELD.with(|h| {
+                        let mut b = h.borrow_mut();
+                        *b = i;
+                        for _ in 0..10 {
+                            thread::sleep(Duration::from_micros(50));
+                            assert_eq!(*b, i);
+                        }
+                        *b += 1000;
+                    });
+                    HELD.with(|h| *h.borrow())
+                })
+            })
+            .collect();
+        for (i, h) in hs.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), i as u64 + 1000);
+        }
+    });
+}
+
+/// errno is per green thread: a value set before a switch is still there after it, whatever other
+/// green threads did to theirs meanwhile.
+#[test]
+fn errno_is_per_green_thread() {
+    run(Config::new().workers(2), || {
+        let hs: Vec<_> = (1..=300i32)
+            .map(|i| {
+                thread::spawn(move || {
+                    for _ in 0..10 {
+                        // SAFETY: __errno_location returns this thread's errno.
+                        unsafe { *errno_location() = i };
+                        thread::sleep(Duration::from_micros(20));
+                        // SAFETY: as above.
+                        assert_eq!(unsafe { *errno_location() }, i);
+                        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(i));
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+}
+
+unsafe extern "C" {
+    #[link_name = "__errno_location"]
+    fn errno_location() -> *mut i32;
+}
+
+static DROPS: AtomicU64 = AtomicU64::new(0);
+
+struct Counted(#[allow(dead_code)] Vec<u8>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPS.fetch_add(1, Relaxed);
+    }
+}
+
+thread_local! {
+    static A: RefCell<Option<Counted>> = const { RefCell::new(None) };
+    static B: RefCell<Option<Counted>> = const { RefCell::new(None) };
+    static C: Cell<u64> = const { Cell::new(0) };
+    static D: Counted = Counted(vec![1; 100]);
+}
+
+/// A million spawns (release; 100k in debug), each touching several std thread-locals with
+/// destructors and allocating: every destructor runs exactly once, TLS areas are reused (their
+/// number stays at the peak of live threads), and RSS after warm-up stays flat.
+#[test]
+fn a_million_spawns_run_every_destructor_once_and_rss_stays_flat() {
+    let total: u64 = if cfg!(debug_assertions) {
+        100_000
+    } else {
+        1_000_000
+    };
+    const BATCH: u64 = 1000;
+    DROPS.store(0, Relaxed);
+    let (warm, end, areas) = run(Config::new().workers(2), || {
+        let mut warm = 0;
+        for round in 0..total / BATCH {
+            let hs: Vec<_> = (0..BATCH)
+                .map(|i| {
+                    thread::spawn(move || {
+                        A.with(|a| *a.borrow_mut() = Some(Counted(vec![0; 64 + (i % 7) as usize])));
+                        B.with(|b| *b.borrow_mut() = Some(Counted(vec![0; 16])));
+                        C.set(C.get() + i);
+                        D.with(|d| assert_eq!(d.0.len(), 100));
+                        let v: Vec<u64> = (0..(i % 50)).collect();
+                        if i % 10 == 0 {
+                            thread::yield_now();
+                        }
+                        v.len() as u64 + C.get()
+                    })
+                })
+                .collect();
+            for (i, h) in hs.into_iter().enumerate() {
+                let i = i as u64;
+                assert_eq!(h.join().unwrap(), i % 50 + i);
+            }
+            if round == 20 {
+                warm = rss_kib();
+            }
+        }
+        (warm, rss_kib(), smarm::rt::stats().tls_areas)
+    });
+    assert_eq!(
+        DROPS.load(Relaxed),
+        total * 3,
+        "each of 3 destructors once per thread"
+    );
+    assert!(
+        areas <= 4 * BATCH,
+        "{areas} TLS areas for {BATCH} live threads: areas are not reused"
+    );
+    assert!(
+        end <= warm + 16 * 1024,
+        "RSS grew from {warm} KiB after warm-up to {end} KiB"
+    );
+    eprintln!("RSS {warm} KiB after warm-up, {end} KiB after {total} spawns; {areas} TLS areas");
+}
+
+/// Destructors run on the green thread itself and may use smarm (spawn, join, channels), and a
+/// key touched during destruction is re-initialised and destroyed again, as std does.
+#[test]
+fn destructors_may_block_and_spawn() {
+    struct Joiner;
+    impl Drop for Joiner {
+        fn drop(&mut self) {
+            let h = thread::spawn(|| {
+                thread::sleep(Duration::from_millis(1));
+                7
+            });
+            assert_eq!(h.join().unwrap(), 7);
+            DTOR_DONE.fetch_add(1, Relaxed);
+        }
+    }
+    thread_local! { static J: RefCell<Option<Joiner>> = const { RefCell::new(None) }; }
+    static DTOR_DONE: AtomicUsize = AtomicUsize::new(0);
+    run(Config::new().workers(2), || {
+        let hs: Vec<_> = (0..50)
+            .map(|_| thread::spawn(|| J.with(|j| *j.borrow_mut() = Some(Joiner))))
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        // `join` returns after the joined thread's destructors finished, as with std.
+        assert_eq!(DTOR_DONE.load(Relaxed), 50);
+    });
+}
+
+/// The same tests through `arch_prctl` (a child process of this binary).
+#[test]
+fn the_arch_prctl_fallback_passes_too() {
+    if std::env::var_os("SMARM_TLS_SWITCH").is_some() {
+        // We are the child: say which path we are on, so the parent knows the variable took.
+        assert_eq!(smarm::rt::stats().tls_switch, "arch_prctl");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--test-threads=1", "--skip", "a_million"])
+        .env("SMARM_TLS_SWITCH", "arch_prctl")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "migrating_threads_keep_their_own_locals",
+        "a_borrow_held_across_a_switch_is_invisible_to_others",
+        "errno_is_per_green_thread",
+        "destructors_may_block_and_spawn",
+        "the_arch_prctl_fallback_passes_too",
+    ] {
+        assert!(
+            stdout.contains(&format!("test {name} ... ok")),
+            "{name} did not pass in the child:\n{stdout}"
+        );
+    }
+}
