@@ -160,6 +160,21 @@ thread_local! {
 /// number stays at the peak of live threads), and RSS after warm-up stays flat.
 #[test]
 fn a_million_spawns_run_every_destructor_once_and_rss_stays_flat() {
+    // RSS is process-wide: measure in a child process of our own, away from the other tests.
+    if std::env::var_os("GREEN_TLS_SOAK_CHILD").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_million_spawns_run_every_destructor_once_and_rss_stays_flat",
+                "--nocapture",
+            ])
+            .env("GREEN_TLS_SOAK_CHILD", "1")
+            .output()
+            .unwrap();
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "the soak failed in its child");
+        return;
+    }
     let total: u64 = if cfg!(debug_assertions) {
         100_000
     } else {
@@ -195,6 +210,7 @@ fn a_million_spawns_run_every_destructor_once_and_rss_stays_flat() {
         }
         (warm, rss_kib(), smarm::rt::stats().tls_areas)
     });
+    eprintln!("RSS {warm} KiB after warm-up, {end} KiB after {total} spawns; {areas} TLS areas");
     assert_eq!(
         DROPS.load(Relaxed),
         total * 3,
@@ -265,10 +281,193 @@ fn the_arch_prctl_fallback_passes_too() {
         "errno_is_per_green_thread",
         "destructors_may_block_and_spawn",
         "the_arch_prctl_fallback_passes_too",
+        "setgid_while_green_threads_run_returns",
+        "pthread_keys_are_per_green_thread_and_destroyed",
+        "a_detached_result_dropped_with_thread_locals_alive",
+        "a_thread_locale_does_not_carry_over",
     ] {
         assert!(
             stdout.contains(&format!("test {name} ... ok")),
             "{name} did not pass in the child:\n{stdout}"
         );
     }
+}
+
+/// `setgid` while green threads run: glibc signals every carrier (SIGSETXID) and waits for each
+/// to act on its own descriptor; this hung forever when the handler ran on a green descriptor.
+/// Run in a child process with a deadline, so that a hang fails instead of stalling the suite.
+#[test]
+fn setgid_while_green_threads_run_returns() {
+    if std::env::var_os("GREEN_TLS_SETXID_CHILD").is_some() {
+        let spinner = thread::spawn(|| {
+            let t = std::time::Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < Duration::from_millis(300) {
+                x = std::hint::black_box(x + 1);
+            }
+        });
+        thread::sleep(Duration::from_millis(20));
+        // SAFETY: setting the group id to the current one changes nothing.
+        assert_eq!(unsafe { setgid(getgid()) }, 0);
+        spinner.join().unwrap();
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "setgid_while_green_threads_run_returns", "-q"])
+        .env("GREEN_TLS_SETXID_CHILD", "1")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "child failed: {status}");
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("setgid hung with green threads running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+unsafe extern "C" {
+    fn setgid(gid: u32) -> i32;
+    fn getgid() -> u32;
+    fn pthread_key_create(key: *mut u32, dtor: Option<unsafe extern "C" fn(*mut u8)>) -> i32;
+    fn pthread_setspecific(key: u32, value: *const u8) -> i32;
+    fn pthread_getspecific(key: u32) -> *mut u8;
+    fn pthread_self() -> usize;
+}
+
+/// pthread keys are per green thread, as per OS thread: a new green thread sees none of another's
+/// values (keys below 32 and above), and every value's destructor runs when its thread ends.
+#[test]
+fn pthread_keys_are_per_green_thread_and_destroyed() {
+    static KEY_DTORS: AtomicUsize = AtomicUsize::new(0);
+    unsafe extern "C" fn dtor(_: *mut u8) {
+        KEY_DTORS.fetch_add(1, Relaxed);
+    }
+    const KEYS: usize = 40; // past the first block of 32 that lives in the descriptor
+    let keys: Vec<u32> = (0..KEYS)
+        .map(|_| {
+            let mut k = 0;
+            // SAFETY: `k` is written by pthread_key_create.
+            assert_eq!(unsafe { pthread_key_create(&mut k, Some(dtor)) }, 0);
+            k
+        })
+        .collect();
+    let before = KEY_DTORS.load(Relaxed);
+    let selves = run(Config::new().workers(2), || {
+        let all_alive = std::sync::Arc::new(smarm::sync::Barrier::new(200));
+        let hs: Vec<_> = (0..200usize)
+            .map(|i| {
+                let keys = keys.clone();
+                let all_alive = all_alive.clone();
+                thread::spawn(move || {
+                    for &k in &keys {
+                        // SAFETY: a fresh thread: every key is unset.
+                        assert!(
+                            unsafe { pthread_getspecific(k) }.is_null(),
+                            "a key carried over"
+                        );
+                        // SAFETY: any non-null value marks the key as set.
+                        unsafe { pthread_setspecific(k, (i + 1) as *const u8) };
+                    }
+                    thread::sleep(Duration::from_micros(50));
+                    for &k in &keys {
+                        // SAFETY: reads this thread's value.
+                        assert_eq!(unsafe { pthread_getspecific(k) } as usize, i + 1);
+                    }
+                    all_alive.wait(); // so that no two of them share a TLS area
+                    // SAFETY: no preconditions.
+                    unsafe { pthread_self() }
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<HashSet<_>>()
+    });
+    assert_eq!(KEY_DTORS.load(Relaxed) - before, 200 * KEYS);
+    assert_eq!(
+        selves.len(),
+        200,
+        "pthread_self() is unique per live green thread"
+    );
+}
+
+/// A detached thread's result is dropped on the thread before its thread-locals are destroyed
+/// (as std's packet is), so a `Drop` that touches a thread-local has that value destroyed too.
+#[test]
+fn a_detached_result_dropped_with_thread_locals_alive() {
+    static INITS: AtomicUsize = AtomicUsize::new(0);
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Tracked;
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Relaxed);
+        }
+    }
+    thread_local! {
+        static T: Tracked = {
+            INITS.fetch_add(1, Relaxed);
+            Tracked
+        };
+    }
+    struct Result;
+    impl Drop for Result {
+        fn drop(&mut self) {
+            T.with(|_| ());
+        }
+    }
+    run(Config::new().workers(2), || {
+        for _ in 0..500 {
+            drop(thread::spawn(|| Result)); // detached
+        }
+    });
+    // Mostly on the spawned threads; where a thread finished before its handle was dropped, the
+    // handle's thread drops the result (as std does), initialising its own `T` once.
+    assert!(INITS.load(Relaxed) >= 1);
+    assert_eq!(
+        DROPS.load(Relaxed),
+        INITS.load(Relaxed),
+        "every value destroyed"
+    );
+}
+
+/// A green thread that installs its own locale and ends leaves its TLS area with the global one,
+/// so the next user of the area does not inherit a locale that may have been freed.
+#[test]
+fn a_thread_locale_does_not_carry_over() {
+    run(Config::new().workers(1), || {
+        for _ in 0..50 {
+            thread::spawn(|| {
+                // SAFETY: a C locale made, installed for this thread, never freed (leaked on
+                // purpose: the point is what the next thread sees).
+                unsafe {
+                    let loc = newlocale(LC_ALL_MASK, c"C".as_ptr(), std::ptr::null_mut());
+                    assert!(!loc.is_null());
+                    uselocale(loc);
+                }
+            })
+            .join()
+            .unwrap();
+            let global = thread::spawn(|| {
+                // SAFETY: querying the current locale has no preconditions.
+                unsafe { uselocale(std::ptr::null_mut()) as isize }
+            })
+            .join()
+            .unwrap();
+            assert_eq!(global, -1, "LC_GLOBAL_LOCALE");
+        }
+    });
+}
+
+const LC_ALL_MASK: i32 = 0x1fbf;
+
+unsafe extern "C" {
+    fn newlocale(mask: i32, locale: *const std::ffi::c_char, base: *mut u8) -> *mut u8;
+    fn uselocale(loc: *mut u8) -> *mut u8;
 }

@@ -152,7 +152,14 @@ pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Inst
             // SAFETY: `current_task` returns the running green thread's task, alive while it runs.
             let task = unsafe { &*task };
             task.wait.store(reason as u8, Relaxed);
-            sched::park_green(task, kind, deadline)
+            // The runtime's own locks and futexes may set errno on the way; a blocking call that
+            // succeeds leaves the caller's errno alone, as std's `sleep` does.
+            // SAFETY: `__errno_location` returns the calling thread's errno.
+            let errno = unsafe { *libc::__errno_location() };
+            let r = sched::park_green(task, kind, deadline);
+            // SAFETY: as above.
+            unsafe { *libc::__errno_location() = errno };
+            r
         }
         None => park_os(&sched::current_os_task(), kind, deadline),
     }

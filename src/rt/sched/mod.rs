@@ -309,6 +309,21 @@ pub(crate) fn set_current_worker(w: *const Worker) {
     WORKER.with(|c| c.set(w));
 }
 
+/// The thread pointer of the carrier running the calling green thread; 0 off green threads.
+/// Async-signal-safe (a `const` thread-local and plain loads): `sys::tls`'s signal shim calls it.
+fn current_carrier_tp() -> usize {
+    let t = CURRENT.with(Cell::get);
+    if t.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null CURRENT is the running green thread's task; its worker, set before the
+    // switch in, is alive while it runs.
+    unsafe {
+        let w = (*t).green.as_ref().unwrap_unchecked().worker.load(Relaxed);
+        w.as_ref().map_or(0, |w| w.carrier.tp)
+    }
+}
+
 /// The green thread calling this, if it is one. The pointer stays valid while that green thread
 /// runs (its worker holds an `Arc`), wherever it later migrates.
 #[inline(never)]
@@ -425,6 +440,8 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
         })
         .collect();
     crate::rt::monitor::start(&shared);
+    // After the workers' `pthread_create`, which installs glibc's handler that this wraps.
+    tls::install_signal_shims(current_carrier_tp);
     (shared, handles)
 }
 
@@ -629,7 +646,11 @@ fn switch_out(intent: usize) {
 
 /// Yields the running green thread to the back of its worker's queue.
 pub(crate) fn yield_green() {
+    // SAFETY: `__errno_location` returns the calling thread's errno (kept, as in `park_for`).
+    let errno = unsafe { *libc::__errno_location() };
     switch_out(INTENT_YIELD);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
 
 /// `park` for a green thread; see `rt::park` for the protocol.
@@ -736,12 +757,18 @@ fn drop_outcome(outcome: Option<Outcome>) {
 unsafe extern "sysv64" fn trampoline(task: usize) -> ! {
     let task = task as *const Task;
     CURRENT.with(|c| c.set(task));
-    tls::init_thread();
     // SAFETY: the worker passes the task it is switching into and holds an Arc to it until this
     // green thread switches away for the last time.
     let task = unsafe { &*task };
     // SAFETY: only spawned green tasks are ever switched into.
     let g = unsafe { task.green.as_ref().unwrap_unchecked() };
+    // SAFETY: the block is this green thread's own while it runs.
+    if let Some(block) = unsafe { (*g.tls.get()).as_mut() }
+        && block.fresh
+    {
+        block.fresh = false;
+        tls::init_thread();
+    }
     // SAFETY: `entry` is taken exactly once, by the green thread itself.
     let entry = unsafe { (*g.entry.get()).take() };
     let outcome: Outcome = match entry {
@@ -752,23 +779,39 @@ unsafe extern "sysv64" fn trampoline(task: usize) -> ! {
     if outcome.is_err() {
         g.watchers.set_panicked();
     }
-    // The green thread's `thread_local!` destructors, as an OS thread's exit runs them (std
-    // registered them with glibc); before the result is published, so `join` returns after them.
-    tls::run_destructors();
-    // Publish the outcome. A thread whose handle is gone drops it here, on its own stack (as
-    // std's threads do), so user `Drop` code never runs on a worker's scheduler stack.
-    // SAFETY: `result` is written before JOIN_DONE is released, and read only after it.
-    unsafe { *g.result.get() = Some(outcome) };
-    match g.join.swap(JOIN_DONE, AcqRel) {
-        JOIN_WAITING => {
-            // SAFETY: the joiner wrote `joiner` before it stored JOIN_WAITING, which we acquired.
-            if let Some(joiner) = unsafe { (*g.joiner.get()).take() } {
-                park::unpark_to_back(&joiner, WaitKind::Wake);
+    // A detached thread drops its result first, on its own stack and before its thread-locals
+    // are destroyed (as std's thread drops its packet before it exits), so a `Drop` that touches
+    // a thread-local finds it alive and its new value is destroyed below.
+    let mut outcome = Some(outcome);
+    if g.join.load(Acquire) == JOIN_DETACHED {
+        drop_outcome(outcome.take());
+    }
+    // The green thread's thread-local and pthread-key destructors, as an OS thread's exit runs
+    // them; before the result is published, so `join` returns after them.
+    tls::exit_thread();
+    if let Some(outcome) = outcome {
+        // Publish the outcome.
+        // SAFETY: `result` is written before JOIN_DONE is released, and read only after it.
+        unsafe { *g.result.get() = Some(outcome) };
+        match g.join.swap(JOIN_DONE, AcqRel) {
+            JOIN_WAITING => {
+                // SAFETY: the joiner wrote `joiner` before it stored JOIN_WAITING, which we
+                // acquired.
+                if let Some(joiner) = unsafe { (*g.joiner.get()).take() } {
+                    park::unpark_to_back(&joiner, WaitKind::Wake);
+                }
             }
+            JOIN_DETACHED => {
+                // The handle went away meanwhile: drop the result here after all, and destroy
+                // whatever thread-locals its `Drop` brought back.
+                // SAFETY: detached: no handle will ever read the result.
+                drop_outcome(unsafe { (*g.result.get()).take() });
+                tls::exit_thread();
+            }
+            _ => {}
         }
-        // SAFETY: detached: no handle will ever read the result.
-        JOIN_DETACHED => drop_outcome(unsafe { (*g.result.get()).take() }),
-        _ => {}
+    } else {
+        g.join.store(JOIN_DONE, Release);
     }
     switch_out(INTENT_EXIT);
     // A finished context is never resumed.
