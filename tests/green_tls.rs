@@ -471,3 +471,62 @@ unsafe extern "C" {
     fn newlocale(mask: i32, locale: *const std::ffi::c_char, base: *mut u8) -> *mut u8;
     fn uselocale(loc: *mut u8) -> *mut u8;
 }
+
+/// After a burst, idle TLS areas give their memory back within a couple of shed intervals
+/// (the monitor's, about a second), keeping a warm reserve; a new burst warms them up again.
+#[test]
+fn idle_tls_areas_go_cold_after_a_burst() {
+    const N: usize = 5000;
+    let burst = || {
+        let (tx, rx) = smarm::sync::mpsc::channel::<()>();
+        let rx = std::sync::Arc::new(smarm::sync::Mutex::new(rx));
+        let hs: Vec<_> = (0..N)
+            .map(|_| {
+                let rx = rx.clone();
+                thread::spawn(move || {
+                    let _ = rx.lock().unwrap().recv();
+                })
+            })
+            .collect();
+        drop(tx);
+        for h in hs {
+            h.join().unwrap();
+        }
+    };
+    run(Config::new().workers(2), || {
+        burst();
+        let made = smarm::rt::stats().tls_areas;
+        assert!(made >= N as u64);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        // Everything beyond the warm reserve (256) and the workers' own caches (64 each).
+        let expect = made as i64 - 256 - 2 * 64 - 64;
+        while (smarm::rt::stats().tls_areas_cold as i64) < expect {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {made} areas went cold",
+                smarm::rt::stats().tls_areas_cold
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        burst(); // cold areas are warmed up and work as before
+        migrating_check();
+    });
+}
+
+/// A short version of the migration test, run inside an existing runtime.
+fn migrating_check() {
+    let hs: Vec<_> = (0..200u32)
+        .map(|i| {
+            thread::spawn(move || {
+                for _ in 0..5 {
+                    LOG.with(|l| l.borrow_mut().push(i));
+                    thread::sleep(Duration::from_micros(10));
+                }
+                LOG.with(|l| assert!(l.borrow().iter().all(|&x| x == i)));
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+}

@@ -65,6 +65,9 @@ pub struct Stats {
     /// Green-thread TLS areas made so far (process-wide). Areas are pooled and never freed, so
     /// this is the peak number of green threads alive at once, at most (see `rt::sys::tls`).
     pub tls_areas: u64,
+    /// Of those, idle ones whose memory has been given back (about 1.6 KB each stays: see
+    /// `rt::sys::tls`); an area idle in the pool for a second or more, beyond the newest 256.
+    pub tls_areas_cold: u64,
     /// How a switch loads a green thread's thread pointer: `"wrfsbase"` or `"arch_prctl"`
     /// (decided once per process from `AT_HWCAP2`; `SMARM_TLS_SWITCH=arch_prctl` forces the
     /// syscall).
@@ -130,6 +133,7 @@ fn snapshot(rt: &Shared) -> Stats {
         handoffs: sum(|w| w.handoffs),
         io_registrations: crate::rt::reactor::registrations(),
         tls_areas: crate::rt::sys::tls::areas_made(),
+        tls_areas_cold: crate::rt::sys::tls::areas_cold(),
         tls_switch: match crate::rt::sys::tls::fs_switch() {
             crate::rt::sys::tls::FsSwitch::Wrfsbase => "wrfsbase",
             crate::rt::sys::tls::FsSwitch::ArchPrctl => "arch_prctl",
