@@ -6,19 +6,19 @@
 //! (default 100 µs), it is *reported*: its worker is marked stuck and the monitor is woken, which
 //! hands the worker's queued green threads to a sleeping or an extra worker (see `rt::monitor`).
 //!
-//! **Why a preempted green thread does not switch.** Preemption inside the allocator turns every
-//! allocation in every crate into a potential switch point. A green thread stopped there may hold
-//! stdout's lock (owned by the OS thread: another green thread on that thread would re-enter it and
-//! find the `RefCell` borrowed), a `std::sync::Mutex` (the next contender would block the worker
-//! that should run the holder), or a thread-local's address cached in a register (resumed on
-//! another OS thread, it would read the wrong one — std's panic count and `thread::current`
-//! included). So the preempted green thread keeps its OS thread *and keeps running on it*; what
+//! **Why a preempted green thread does not switch (yet).** Preemption inside the allocator turns
+//! every allocation in every crate into a potential switch point. Thread-locals no longer stand in
+//! the way: every green thread has its own thread pointer (`rt::sys::tls`), so code stopped with a
+//! thread-local's address in a register, inside stdout's lock or while unwinding finds the same
+//! thread-locals wherever it resumes. What remains is a green thread stopped while holding a
+//! `std::sync::Mutex`: the next contender would block the worker that should run the holder — the
+//! hand-off of the worker to another carrier (Go's model) is what makes that safe, and it is not
+//! built yet. So the preempted green thread keeps its OS thread *and keeps running on it*; what
 //! moves is everything else that was queued behind it. A hog thus degrades gracefully to a
-//! kernel-scheduled thread, no other green thread ever runs on an OS thread that a preempted one
-//! may have left mid-operation, and no runtime lock can be held across a switch that never
-//! happens — so, unlike a design that switches in the allocator, the runtime needs no `NoPreempt`
-//! around its own locks. Explicit smarm blocking calls (recv, lock, sleep, IO) stay ordinary,
-//! cheap switches; the hog's own next one lets its worker run the queue normally again.
+//! kernel-scheduled thread, and no runtime lock can be held across a switch that never happens —
+//! so the runtime needs no `NoPreempt` around its own locks. Explicit smarm blocking calls (recv,
+//! lock, sleep, IO) stay ordinary, cheap switches; the hog's own next one lets its worker run the
+//! queue normally again.
 //!
 //! **Cost.** A preemption check is a thread-local countdown (`dec` and a branch) per allocation;
 //! the TSC is read only on every `interval`-th. The switch path pays nothing: the start of a run is
@@ -45,8 +45,8 @@ static INTERVAL: AtomicU32 = AtomicU32::new(DEFAULT_INTERVAL);
 thread_local! {
     /// Allocations left until the next look at the clock.
     static COUNTDOWN: Cell<u32> = const { Cell::new(DEFAULT_INTERVAL) };
-    /// `(run, tsc)`: the worker run this thread last saw and the TSC when it first saw it; and
-    /// whether that run was reported already.
+    /// `(run key, tsc, reported)`: the worker run this green thread last saw (see `slow_check`),
+    /// the TSC when it first saw it, and whether that run was reported already.
     static SLICE: Cell<(u64, u64, bool)> = const { Cell::new((0, 0, false)) };
 }
 
@@ -116,8 +116,11 @@ fn slow_check() {
     let Ok((seen, start, reported)) = SLICE.try_with(Cell::get) else {
         return;
     };
-    if seen != run {
-        let _ = SLICE.try_with(|s| s.set((run, now, false)));
+    // `SLICE` is the green thread's own (its thread-locals travel with it) while run counters are
+    // per worker: the key names both, so a run on another worker is never mistaken for this one.
+    let key = run ^ ((w.index as u64) << 56);
+    if seen != key {
+        let _ = SLICE.try_with(|s| s.set((key, now, false)));
         return;
     }
     if reported || now.wrapping_sub(start) < slice {
@@ -129,7 +132,7 @@ fn slow_check() {
     if no_preempt || std::thread::panicking() {
         return;
     }
-    let _ = SLICE.try_with(|s| s.set((run, start, true)));
+    let _ = SLICE.try_with(|s| s.set((key, start, true)));
     ws.stuck_run.store(run, Relaxed);
     crate::rt::stats::WorkerCounters::bump(&ws.counters.preemptions);
     // What this green thread woke last sits in the run-next slot: move it to the stealable queue
