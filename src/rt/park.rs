@@ -154,11 +154,9 @@ pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Inst
             task.wait.store(reason as u8, Relaxed);
             // The runtime's own locks and futexes may set errno on the way; a blocking call that
             // succeeds leaves the caller's errno alone, as std's `sleep` does.
-            // SAFETY: `__errno_location` returns the calling thread's errno.
-            let errno = unsafe { *libc::__errno_location() };
+            let errno = crate::rt::sys::tls::errno();
             let r = sched::park_green(task, kind, deadline);
-            // SAFETY: as above.
-            unsafe { *libc::__errno_location() = errno };
+            crate::rt::sys::tls::set_errno(errno);
             r
         }
         None => park_os(&sched::current_os_task(), kind, deadline),

@@ -646,11 +646,7 @@ fn switch_out(intent: usize) {
 
 /// Yields the running green thread to the back of its worker's queue.
 pub(crate) fn yield_green() {
-    // SAFETY: `__errno_location` returns the calling thread's errno (kept, as in `park_for`).
-    let errno = unsafe { *libc::__errno_location() };
     switch_out(INTENT_YIELD);
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = errno };
 }
 
 /// `park` for a green thread; see `rt::park` for the protocol.

@@ -120,6 +120,9 @@ struct Glibc {
     cleanup: Option<usize>,
     /// `__resp` (libc's resolver state pointer): bytes below `tp`.
     resp_below: Option<usize>,
+    /// libc's per-thread locale pointer: bytes below `tp`, and its value while the thread uses the
+    /// global locale (found at start by installing a locale and looking for it).
+    locale: Option<(usize, usize)>,
     /// Offset of the rseq area's `cpu_id` from `tp`, when rseq is registered.
     rseq_cpu_id: Option<usize>,
     /// libc's own static TLS block: bytes below `tp` where it starts, and its length.
@@ -342,6 +345,7 @@ fn load() -> io::Result<Glibc> {
     let resp_below =
         (resp != 0 && resp < tp && libc.is_some_and(|m| tp - resp <= m.1)).then(|| tp - resp);
     let added_module_slot = slotinfo_slot(max_modid + 1);
+    let locale = libc.and_then(|m| find_locale_slot(tp, m.1, m.4));
     let tcache = libc.and_then(|m| find_tcache(tp, m.1, m.4));
     let modules = mods
         .iter()
@@ -382,7 +386,46 @@ fn load() -> io::Result<Glibc> {
         resp_below,
         added_module_slot,
         tcache,
+        locale,
     })
+}
+
+/// Finds libc's per-thread locale pointer in its TLS block: the word that takes the value of a
+/// locale this thread installs, and its value before (the global locale's). `None` if the calling
+/// thread does not use the global locale, or no single word matches.
+fn find_locale_slot(tp: usize, below: usize, len: usize) -> Option<(usize, usize)> {
+    let base = tp - below;
+    let words = || {
+        (0..len / 8).map(move |i| {
+            // SAFETY: inside this thread's libc TLS block.
+            unsafe { ((base + i * 8) as *const usize).read() }
+        })
+    };
+    // SAFETY: a C locale made and installed for this thread, then the previous one reinstalled
+    // and the new one freed; nothing else observes them.
+    unsafe {
+        let global = -1isize as libc::locale_t;
+        if libc::uselocale(ptr::null_mut()) != global {
+            return None;
+        }
+        let before: Vec<usize> = words().collect();
+        let loc = libc::newlocale(libc::LC_ALL_MASK, c"C".as_ptr(), ptr::null_mut());
+        if loc.is_null() {
+            return None;
+        }
+        libc::uselocale(loc);
+        let hits: Vec<usize> = words()
+            .enumerate()
+            .filter(|&(_, w)| w == loc as usize)
+            .map(|(i, _)| i)
+            .collect();
+        libc::uselocale(global);
+        libc::freelocale(loc);
+        match hits[..] {
+            [i] if words().nth(i) == Some(before[i]) => Some((below - i * 8, before[i])),
+            _ => None,
+        }
+    }
 }
 
 /// Reads a word that may not be mapped, without faulting (`process_vm_readv` on ourselves).
@@ -848,12 +891,48 @@ pub(crate) fn exit_thread() {
     // SAFETY: runs and clears this thread's (the green thread's) destructor list.
     unsafe { (g.call_tls_dtors)() };
     run_key_destructors(g);
-    // SAFETY: `uselocale(LC_GLOBAL_LOCALE)` makes this thread use the global locale, as a new
-    // thread does (a locale the thread installed may be freed once it ends).
-    unsafe {
-        libc::uselocale(-1isize as libc::locale_t); // LC_GLOBAL_LOCALE
-        *libc::__errno_location() = 0;
+    // The global locale again, as a new thread has (a locale this one installed may be freed once
+    // it ends); checked first, since `uselocale` is a call into libc.
+    let tp = current_tp();
+    let global = match g.locale {
+        // SAFETY: this thread's own locale pointer.
+        Some((below, value)) => (unsafe { ((tp - below) as *const usize).read() }) == value,
+        None => false,
+    };
+    if !global {
+        // SAFETY: LC_GLOBAL_LOCALE makes this thread use the global locale.
+        unsafe { libc::uselocale(-1isize as libc::locale_t) };
     }
+    set_errno(0);
+}
+
+/// Bytes below the thread pointer of libc's `errno` (the same in every thread: it is in libc's
+/// static TLS block).
+fn errno_below() -> usize {
+    static BELOW: AtomicU64 = AtomicU64::new(0);
+    match BELOW.load(Relaxed) {
+        0 => {
+            // SAFETY: no preconditions.
+            let b = current_tp() - unsafe { libc::__errno_location() } as usize;
+            BELOW.store(b as u64, Relaxed);
+            b
+        }
+        b => b as usize,
+    }
+}
+
+/// The calling thread's errno, without a call into libc.
+#[inline]
+pub(crate) fn errno() -> i32 {
+    // SAFETY: errno lives `errno_below` bytes below every thread's pointer (libc's static block).
+    unsafe { ((current_tp() - errno_below()) as *const i32).read() }
+}
+
+/// Sets the calling thread's errno.
+#[inline]
+pub(crate) fn set_errno(v: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { ((current_tp() - errno_below()) as *mut i32).write(v) }
 }
 
 /// glibc's `__nptl_deallocate_tsd` for the calling green thread's own descriptor: up to
