@@ -810,12 +810,12 @@ fn value(i: usize, round: usize) -> usize {
     i * 1_000_000 + round
 }
 
-/// 500 threads, all alive at once, each with its own lazily and eagerly initialised values that
+/// 1,000 threads (the program), all alive at once, each with its own lazily and eagerly initialised values that
 /// it checks and changes around many sleeps and yields; a value's address stays put within its
 /// thread and differs between threads.
 #[test]
 fn green_values_stay_apart_across_sleeps_and_yields() {
-    const THREADS: usize = 500;
+    const THREADS: usize = 1000;
     const ROUNDS: usize = 40;
     thread_local! {
         static LAZY: Cell<usize> = Cell::new(usize::MAX);
