@@ -27,6 +27,11 @@
 //! stores per switch, no locked instruction). The monitor samples the counters every quarter of
 //! the threshold; an odd value unchanged since a sample at least the threshold old is a stuck run.
 //! While every worker is idle the monitor backs off to one sample per threshold.
+//!
+//! Two more duties, because this thread already wakes periodically: it sheds pooled stacks that
+//! went unused for a while (`sys::stack`, "The pool"), and it asks a worker to run the entry that
+//! has waited at the front of its deque for a whole threshold (`sched/queue.rs`, "Nothing
+//! starves").
 
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -36,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use crate::rt::sched::{Shared, worker};
 use crate::rt::sys::futex;
+use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
 
 /// The monitor's sleep word: a hog's report wakes it early.
 pub(crate) struct Monitor {
@@ -126,8 +132,11 @@ fn run(shared: &Arc<Shared>) {
     let slots = shared.workers.len();
     // Per worker: the run counter last seen and when it was first seen with that value.
     let mut seen: Vec<(u64, Instant)> = vec![(0, Instant::now()); slots];
+    // Per worker: the deque front entry last seen and since when (see `starved_front`).
+    let mut fronts: Vec<(Option<u64>, Instant)> = vec![(None, Instant::now()); slots];
     let mut tick = busy_tick;
     let mut last_shed = Instant::now();
+    let mut last_stack_shed = Instant::now();
     loop {
         shared.monitor.sleep(tick);
         if shared.shutdown.load(SeqCst) {
@@ -139,11 +148,18 @@ fn run(shared: &Arc<Shared>) {
             last_shed = now;
             crate::rt::sys::tls::shed_idle();
         }
+        // Stacks the pool held unused for a whole interval go back to the kernel here, off the
+        // spawn/exit path (`sys::stack`, "The pool").
+        if now.duration_since(last_stack_shed) >= STACK_SHED_INTERVAL {
+            last_stack_shed = now;
+            shared.stacks.shed();
+        }
         let hw = shared.workers_hw.load(SeqCst);
         let mut any_running = false;
         let mut stuck = 0usize;
         let mut stuck_with_work = false;
         for (i, w) in shared.workers[..hw].iter().enumerate() {
+            starved_front(w, &mut fronts[i], now, threshold);
             let runs = w.runs.load(Relaxed);
             let running = runs & 1 == 1;
             any_running |= running;
@@ -199,6 +215,24 @@ fn run(shared: &Arc<Shared>) {
             continue; // a searcher will find the work
         }
         add_extra_worker(shared);
+    }
+}
+
+/// Asks worker `w` to run the entry at the front of its deque when that entry has waited there a
+/// whole `threshold` (the owner takes its newest spawn first, so an old entry under a stream of
+/// new spawns would otherwise wait for ever; `sched/queue.rs`, "Nothing starves").
+fn starved_front(
+    w: &crate::rt::sched::WorkerShared,
+    seen: &mut (Option<u64>, Instant),
+    now: Instant,
+    threshold: Duration,
+) {
+    let front = w.queue.deque_front();
+    if front != seen.0 {
+        *seen = (front, now);
+    } else if front.is_some() && now.duration_since(seen.1) >= threshold {
+        w.queue.request_oldest();
+        seen.1 = now;
     }
 }
 

@@ -1,42 +1,208 @@
-//! Run queues: each worker's bounded local queue, and the global injector.
+//! Run queues: each worker's local queue (two rings), and the global injector.
 //!
-//! The local queue is a single-producer, multi-consumer ring of `CAP` task pointers. Only its
-//! owner pushes (at `tail`); the owner and thieves take from `head` with a CAS, so a pop and a
-//! steal race only on that one word. Why a slot can be read before the CAS that claims it: the
-//! owner writes slot `t % CAP` only while `t - head < CAP`, so while `head` still equals the `h` a
-//! thief read, slots `h .. h + CAP` are not overwritten; if the owner or another thief moved `head`
-//! first, the thief's CAS fails and it discards what it read. Slots are atomics, so reading one
-//! while the owner writes another generation of it is not a data race. `head` and `tail` are 64-bit
-//! counters, so they never wrap in practice and the CAS has no ABA.
+//! ## Run order
+//! A worker's local queue ([`RunQueue`]) is two bounded rings of `CAP` task pointers each:
 //!
-//! When the ring is full, the owner moves half of it (and the new task) to the injector in one
-//! batch, as tokio does: a burst of spawns spreads to other workers instead of failing.
+//! - **`newest`**, a Chase–Lev deque ([`Deque`]) for spawns and wakes. Its owner pushes and pops
+//!   at the back, so it runs its *newest* spawn first: a tree of spawns (skynet, a recursive
+//!   divide-and-conquer) is walked depth-first and keeps about `depth × fan-out` threads — and
+//!   stacks — alive instead of a whole level of the tree. Thieves take from the front (the
+//!   oldest: the shallowest nodes of such a tree, the biggest pieces of work), half of it.
+//! - **`back`**, a FIFO ring ([`Ring`]) for what must wait its turn: a yielding thread, a wake
+//!   with nothing waiting on it (a joiner woken by a thread that finished), a run-next task past
+//!   its streak, batches from the injector. The owner takes from it when `newest` is empty, so a
+//!   thread that yields is not picked again while anything else on its worker can run.
+//!
+//! Nothing starves (`tests/run_order.rs` proves both cases with counts):
+//! - the back ring: every `worker::OLDEST_CHECK_INTERVAL` ticks the worker takes its oldest entry
+//!   first, so it moves forward at a fixed rate however busy the deque is;
+//! - the deque's front: when the monitor sees the same entry at the front for a whole blocking
+//!   threshold (10 ms by default) while the worker keeps running others, it asks the worker
+//!   ([`RunQueue::request_oldest`]) to take that entry next. A count would do as well for
+//!   progress, but every early pick of an old entry in a spawn tree opens a shallow subtree
+//!   (thousands of threads) ahead of its turn; measured in time, a long tree walk pays a few
+//!   dozen such picks, not one per few thousand runs.
+//!
+//! ## The deque's protocol (why a LIFO pop is safe against thieves)
+//! This is the Chase–Lev deque in the C11 form of Lê, Pop, Cohen and Zappa Nardelli ("Correct and
+//! efficient work-stealing for weak memory models", PPoPP 2013), as crossbeam-deque's
+//! `Worker::new_lifo` implements it, with a fixed buffer. `front` and `back` are 64-bit counters
+//! (they never wrap in practice); entries live in `[front, back)`. Only the owner writes `back`;
+//! everyone moves `front` forward, only by compare-and-swap.
+//!
+//! 1. **Push** (owner): write slot `back`, then publish `back + 1` with a release store. No locked
+//!    instruction. The slot is free: `back - front < CAP`, so it last held index `back - CAP`,
+//!    which is below `front` (taken).
+//! 2. **Pop** (owner): store `back - 1`, a `SeqCst` fence, load `front`. If `front < back - 1`
+//!    the entry is the owner's without any CAS: a thief claims only index `front` and, after its
+//!    own CAS and a `SeqCst` fence, reloads `back` — the two fences order the owner's store of
+//!    `back` and the thief's CAS, so either the owner sees the thief's new `front` or the thief
+//!    sees the lowered `back` and stops; they never both take the entry. If `front == back - 1`
+//!    (the last entry) both may want it: the owner claims it with the same CAS on `front` a thief
+//!    uses, so exactly one wins; then `back` is restored. If `front > back - 1` the deque was
+//!    empty (a thief took the last entry) and `back` is restored.
+//! 3. **Steal** (thief): load `front`, `SeqCst` fence, load `back`; if non-empty, read slot
+//!    `front` and claim it with a CAS `front → front + 1`. A slot read before a CAS that fails is
+//!    discarded; one read before a CAS that succeeds is intact, because the owner rewrites slot
+//!    `i` only as index `i + CAP` (which needs `front > i`) or as index `i` after popping `i`
+//!    (which, `i` being the front, needs the owner's own CAS on `front`). A thief takes half the
+//!    deque *one entry at a time*, each with the fence, reload of `back` and CAS of step 3: a
+//!    single CAS over a range would race with owner pops that take entries inside the range
+//!    without a CAS (crossbeam's LIFO flavour steals its batches the same way).
+//!
+//! The owner's pop costs one fence (`mfence`), where the FIFO ring's pop costs one CAS: the same
+//! one locked instruction as before. An empty deque is detected by the owner with one load
+//! (`front` only grows, so `front >= back` is final), so a yield, which finds `newest` empty and
+//! takes from `back`, pays nothing extra.
+//!
+//! ## The FIFO ring
+//! A single-producer, multi-consumer ring: only its owner pushes (at `tail`); the owner and
+//! thieves take from `head` with a CAS, so a pop and a steal race only on that one word. Why a slot
+//! can be read before the CAS that claims it: the owner writes slot `t % CAP` only while
+//! `t - head < CAP`, so while `head` still equals the `h` a thief read, slots `h .. h + CAP` are not
+//! overwritten; if the owner or another thief moved `head` first, the thief's CAS fails and it
+//! discards what it read. Slots are atomics, so reading one while the owner writes another
+//! generation of it is not a data race.
+//!
+//! When either ring is full, the owner moves the older half of it (and the new task) to the
+//! injector in one batch, as tokio does: a burst of spawns spreads to other workers instead of
+//! failing.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 
 use crate::rt::task::Task;
 
+/// Entries per ring. tokio's local queue holds 256 as well; a full ring spills half to the
+/// injector, so the size trades steal granularity against how soon a burst becomes global.
 pub(crate) const CAP: usize = 256;
 
 #[repr(align(64))]
 struct Padded<T>(T);
 
+fn new_slots() -> Box<[AtomicPtr<Task>]> {
+    (0..CAP)
+        .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+        .collect()
+}
+
+/// A worker's local queue: `newest` (LIFO for the owner) and `back` (FIFO). See the module docs.
+///
+/// Methods that say "owner only" must be called only on the worker thread that owns the queue
+/// (or while that worker's loop cannot run, e.g. by its running green thread).
 pub(crate) struct RunQueue {
-    head: Padded<AtomicU64>,
-    tail: Padded<AtomicU64>,
-    slots: Box<[AtomicPtr<Task>]>,
+    newest: Deque,
+    back: Ring,
+    /// Set by the monitor when the deque's front has waited too long (module docs).
+    oldest_due: AtomicBool,
 }
 
 impl RunQueue {
     pub(crate) fn new() -> RunQueue {
         RunQueue {
-            head: Padded(AtomicU64::new(0)),
-            tail: Padded(AtomicU64::new(0)),
-            slots: (0..CAP)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
+            newest: Deque::new(),
+            back: Ring::new(),
+            oldest_due: AtomicBool::new(false),
+        }
+    }
+
+    /// The index of the deque's front entry, if it has one: a value that stays the same exactly
+    /// while the same entry waits at the front (indices are never reused).
+    pub(crate) fn deque_front(&self) -> Option<u64> {
+        let f = self.newest.front.0.load(Ordering::Relaxed);
+        (self.newest.back.0.load(Ordering::Relaxed) > f).then_some(f)
+    }
+
+    /// Asks the owner to take the deque's front entry at its next fairness check.
+    pub(crate) fn request_oldest(&self) {
+        self.oldest_due.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the monitor asked for the deque's front entry (and clears the request).
+    #[inline]
+    pub(crate) fn take_oldest_request(&self) -> bool {
+        self.oldest_due.load(Ordering::Relaxed) && self.oldest_due.swap(false, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.newest.is_empty() && self.back.is_empty()
+    }
+
+    /// Pushes a spawn or a wake: the owner runs it before older entries. When the deque is full,
+    /// moves its older half plus `task` to `injector`. Owner only.
+    pub(crate) fn push(&self, task: Arc<Task>, injector: &Injector) {
+        if let Err(task) = self.newest.try_push(task) {
+            let mut batch = self.newest.claim_oldest_half();
+            batch.push(task);
+            injector.push_batch(batch);
+        }
+    }
+
+    /// Pushes a spawn or wake unless the deque is full. Owner only.
+    pub(crate) fn try_push(&self, task: Arc<Task>) -> Result<(), Arc<Task>> {
+        self.newest.try_push(task)
+    }
+
+    /// Pushes `task` at the back: it runs after everything queued now. For yields and wakes
+    /// that need not run soon. When the ring is full, moves its older half plus `task` to
+    /// `injector`. Owner only.
+    pub(crate) fn push_back(&self, task: Arc<Task>, injector: &Injector) {
+        if let Err(task) = self.back.try_push(task) {
+            let mut batch = Vec::with_capacity(CAP / 2 + 1);
+            self.back.claim_half(&mut batch);
+            batch.push(task);
+            injector.push_batch(batch);
+        }
+    }
+
+    /// The next task for the owner: the newest spawn or wake, else the oldest of the back ring.
+    /// Owner only.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<Arc<Task>> {
+        self.newest.pop().or_else(|| self.back.pop())
+    }
+
+    /// The oldest entry of the back ring, or with `deque_first` the deque's front entry (else the
+    /// back ring's). The owner calls this periodically so that nothing starves (module docs).
+    pub(crate) fn pop_oldest(&self, deque_first: bool) -> Option<Arc<Task>> {
+        if deque_first {
+            self.newest.steal().or_else(|| self.back.pop())
+        } else {
+            self.back.pop()
+        }
+    }
+
+    /// Steals half of `self`'s back ring, else half of its deque, into `dst` (the thief's own
+    /// queue, the same ring kind) and returns one task to run now. Thief: `dst` must be the
+    /// caller's own queue.
+    pub(crate) fn steal_into(&self, dst: &RunQueue, injector: &Injector) -> Option<Arc<Task>> {
+        let mut batch = Vec::new();
+        if self.back.steal_half(&mut batch) {
+            let mut it = batch.into_iter();
+            let first = it.next();
+            for task in it {
+                dst.push_back(task, injector);
+            }
+            return first;
+        }
+        self.newest.steal_half_into(dst, injector)
+    }
+}
+
+/// The owner's LIFO end of the local queue: a fixed-size Chase–Lev deque (module docs).
+struct Deque {
+    front: Padded<AtomicU64>,
+    back: Padded<AtomicU64>,
+    slots: Box<[AtomicPtr<Task>]>,
+}
+
+impl Deque {
+    fn new() -> Deque {
+        Deque {
+            front: Padded(AtomicU64::new(0)),
+            back: Padded(AtomicU64::new(0)),
+            slots: new_slots(),
         }
     }
 
@@ -44,35 +210,191 @@ impl RunQueue {
         &self.slots[i as usize % CAP]
     }
 
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
+        let b = self.back.0.load(Ordering::Acquire);
+        let f = self.front.0.load(Ordering::Acquire);
+        b.saturating_sub(f) as usize
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Step 1 of the protocol. Owner only.
+    #[inline]
+    fn try_push(&self, task: Arc<Task>) -> Result<(), Arc<Task>> {
+        let b = self.back.0.load(Ordering::Relaxed); // only we write back
+        let f = self.front.0.load(Ordering::Acquire);
+        if b.wrapping_sub(f) >= CAP as u64 {
+            return Err(task);
+        }
+        self.slot(b)
+            .store(Arc::into_raw(task) as *mut Task, Ordering::Relaxed);
+        self.back.0.store(b + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Step 2: the newest entry. Owner only.
+    #[inline]
+    fn pop(&self) -> Option<Arc<Task>> {
+        let b = self.back.0.load(Ordering::Relaxed);
+        // `front` only grows and never passes `back` (only we lower `back`), so this is final.
+        if self.front.0.load(Ordering::Relaxed) >= b {
+            return None;
+        }
+        let b = b - 1;
+        self.back.0.store(b, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let f = self.front.0.load(Ordering::Relaxed);
+        if f > b {
+            // A thief took the last entry after all.
+            self.back.0.store(b + 1, Ordering::Relaxed);
+            return None;
+        }
+        let p = self.slot(b).load(Ordering::Relaxed);
+        if f == b {
+            // The last entry: claim it as a thief would, so that exactly one of us gets it.
+            let won = self
+                .front
+                .0
+                .compare_exchange(f, f + 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok();
+            self.back.0.store(b + 1, Ordering::Relaxed);
+            if !won {
+                return None;
+            }
+        }
+        // SAFETY: index `b` is ours by the protocol's step 2 (no thief can claim it: either
+        // `f < b` after the fence or we won the CAS); the slot holds an `Arc::into_raw` from
+        // `try_push`, and its reference passes to us.
+        Some(unsafe { Arc::from_raw(p) })
+    }
+
+    /// Step 3: the oldest entry, for a thief (or for the owner's fairness pick).
+    fn steal(&self) -> Option<Arc<Task>> {
+        loop {
+            let f = self.front.0.load(Ordering::Acquire);
+            fence(Ordering::SeqCst);
+            let b = self.back.0.load(Ordering::Acquire);
+            if b.wrapping_sub(f) as i64 <= 0 {
+                return None;
+            }
+            if let Some(t) = self.try_claim(f) {
+                return Some(t);
+            }
+        }
+    }
+
+    /// Claims index `f` (just seen as the front of a non-empty deque) with the CAS of step 3.
+    fn try_claim(&self, f: u64) -> Option<Arc<Task>> {
+        let p = self.slot(f).load(Ordering::Relaxed);
+        self.front
+            .0
+            .compare_exchange(f, f + 1, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()?;
+        // SAFETY: the CAS made index `f` ours; its slot was not rewritten between our read and
+        // the CAS (module docs, step 3) and holds an `Arc::into_raw` whose reference is now ours.
+        Some(unsafe { Arc::from_raw(p) })
+    }
+
+    /// Steals up to half of the deque (rounded up), one entry at a time: the first is returned,
+    /// the rest pushed onto `dst`'s deque (the caller's own).
+    fn steal_half_into(&self, dst: &RunQueue, injector: &Injector) -> Option<Arc<Task>> {
+        let (first, want, mut f) = loop {
+            let f = self.front.0.load(Ordering::Acquire);
+            fence(Ordering::SeqCst);
+            let b = self.back.0.load(Ordering::Acquire);
+            let len = b.wrapping_sub(f) as i64;
+            if len <= 0 {
+                return None;
+            }
+            if let Some(t) = self.try_claim(f) {
+                break (t, (len as u64).div_ceil(2), f + 1);
+            }
+        };
+        for _ in 1..want {
+            fence(Ordering::SeqCst);
+            let b = self.back.0.load(Ordering::Acquire);
+            if b.wrapping_sub(f) as i64 <= 0 {
+                break;
+            }
+            match self.try_claim(f) {
+                Some(t) => dst.push(t, injector),
+                None => break, // the owner or another thief got there: keep what we have
+            }
+            f += 1;
+        }
+        Some(first)
+    }
+
+    /// Claims the older half of a full deque, for the injector. Owner only (so `back` is still).
+    fn claim_oldest_half(&self) -> Vec<Arc<Task>> {
+        let b = self.back.0.load(Ordering::Relaxed);
+        let mut out = Vec::with_capacity(CAP / 2 + 1);
+        loop {
+            let f = self.front.0.load(Ordering::Acquire);
+            let n = b.saturating_sub(f) / 2;
+            let mut ptrs = [std::ptr::null_mut::<Task>(); CAP];
+            for i in 0..n {
+                ptrs[i as usize] = self.slot(f + i).load(Ordering::Relaxed);
+            }
+            // Thieves claim single entries at `front` with the same CAS, so a range claimed
+            // here is claimed by nobody else; we are the owner, so no pop runs meanwhile.
+            if self
+                .front
+                .0
+                .compare_exchange(f, f + n, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                for p in &ptrs[..n as usize] {
+                    // SAFETY: the CAS made these indices ours; each slot holds an
+                    // `Arc::into_raw` reference.
+                    out.push(unsafe { Arc::from_raw(*p) });
+                }
+                return out;
+            }
+        }
+    }
+}
+
+impl Drop for Deque {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+/// The FIFO end of the local queue (module docs).
+struct Ring {
+    head: Padded<AtomicU64>,
+    tail: Padded<AtomicU64>,
+    slots: Box<[AtomicPtr<Task>]>,
+}
+
+impl Ring {
+    fn new() -> Ring {
+        Ring {
+            head: Padded(AtomicU64::new(0)),
+            tail: Padded(AtomicU64::new(0)),
+            slots: new_slots(),
+        }
+    }
+
+    fn slot(&self, i: u64) -> &AtomicPtr<Task> {
+        &self.slots[i as usize % CAP]
+    }
+
+    fn len(&self) -> usize {
         let t = self.tail.0.load(Ordering::Acquire);
         let h = self.head.0.load(Ordering::Acquire);
         t.saturating_sub(h) as usize
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Pushes at the tail; when full, moves half the queue plus `task` to `injector`.
-    /// Must only be called by the owning worker.
-    pub(crate) fn push(&self, task: Arc<Task>, injector: &Injector) {
-        let Err(task) = self.try_push(task) else {
-            return;
-        };
-        let t = self.tail.0.load(Ordering::Relaxed);
-        let h = self.head.0.load(Ordering::Acquire);
-        // Full: claim the older half and hand it to the injector together with `task`.
-        let mut batch = Vec::with_capacity(CAP / 2 + 1);
-        if let Some(n) = self.claim(h, t, CAP / 2, &mut batch) {
-            debug_assert_eq!(batch.len(), n);
-        }
-        batch.push(task);
-        injector.push_batch(batch);
-    }
-
-    /// Pushes at the tail unless the ring is full. Must only be called by the owning worker.
-    pub(crate) fn try_push(&self, task: Arc<Task>) -> Result<(), Arc<Task>> {
+    /// Pushes at the tail unless the ring is full. Owner only.
+    fn try_push(&self, task: Arc<Task>) -> Result<(), Arc<Task>> {
         let t = self.tail.0.load(Ordering::Relaxed); // only we write tail
         let h = self.head.0.load(Ordering::Acquire);
         if t - h >= CAP as u64 {
@@ -85,27 +407,43 @@ impl RunQueue {
     }
 
     /// Claims up to `n` tasks starting at `h` (with `t` an observed tail) into `out`.
-    /// Returns `None` if another consumer moved `head` first.
-    fn claim(&self, h: u64, t: u64, n: usize, out: &mut Vec<Arc<Task>>) -> Option<usize> {
+    /// Returns `false` if another consumer moved `head` first.
+    fn claim(&self, h: u64, t: u64, n: usize, out: &mut Vec<Arc<Task>>) -> bool {
         let n = (n as u64).min(t - h);
         let mut ptrs = [std::ptr::null_mut::<Task>(); CAP];
         for i in 0..n {
             ptrs[i as usize] = self.slot(h + i).load(Ordering::Relaxed);
         }
-        self.head
+        if self
+            .head
             .0
             .compare_exchange(h, h + n, Ordering::AcqRel, Ordering::Acquire)
-            .ok()?;
+            .is_err()
+        {
+            return false;
+        }
         for p in &ptrs[..n as usize] {
             // SAFETY: the successful CAS made us the only owner of these slots' references,
-            // which were created by `Arc::into_raw` in `push`.
+            // which were created by `Arc::into_raw` in `try_push`.
             out.push(unsafe { Arc::from_raw(*p) });
         }
-        Some(n as usize)
+        true
+    }
+
+    /// Claims the older half of the ring into `out`. Owner only.
+    fn claim_half(&self, out: &mut Vec<Arc<Task>>) {
+        loop {
+            let t = self.tail.0.load(Ordering::Relaxed);
+            let h = self.head.0.load(Ordering::Acquire);
+            if self.claim(h, t, CAP / 2, out) {
+                return;
+            }
+        }
     }
 
     /// Takes the oldest task. Safe to call from any thread.
-    pub(crate) fn pop(&self) -> Option<Arc<Task>> {
+    #[inline]
+    fn pop(&self) -> Option<Arc<Task>> {
         loop {
             let h = self.head.0.load(Ordering::Acquire);
             let t = self.tail.0.load(Ordering::Acquire);
@@ -125,32 +463,24 @@ impl RunQueue {
         }
     }
 
-    /// Steals half of `self` (rounded up) into `dst`, the thief's own queue, and returns one task
-    /// to run now. `dst` must be empty and owned by the caller.
-    pub(crate) fn steal_into(&self, dst: &RunQueue, injector: &Injector) -> Option<Arc<Task>> {
-        let mut batch = Vec::new();
+    /// Claims the older half (rounded up) into `out`; `false` if the ring was empty.
+    fn steal_half(&self, out: &mut Vec<Arc<Task>>) -> bool {
         loop {
             let h = self.head.0.load(Ordering::Acquire);
             let t = self.tail.0.load(Ordering::Acquire);
             if h >= t {
-                return None;
+                return false;
             }
             let n = (t - h).div_ceil(2) as usize;
-            batch.clear();
-            if self.claim(h, t, n, &mut batch).is_some() {
-                break;
+            out.clear();
+            if self.claim(h, t, n, out) {
+                return true;
             }
         }
-        let mut it = batch.into_iter();
-        let first = it.next();
-        for task in it {
-            dst.push(task, injector);
-        }
-        first
     }
 }
 
-impl Drop for RunQueue {
+impl Drop for Ring {
     fn drop(&mut self) {
         while self.pop().is_some() {}
     }
@@ -190,7 +520,8 @@ impl Injector {
         self.len.store(q.len(), Ordering::SeqCst);
     }
 
-    /// Takes one task to run and moves up to `max` more into `local` (the caller's own queue).
+    /// Takes one task to run and moves up to `max` more to the back ring of `local` (the
+    /// caller's own queue), keeping their order.
     pub(crate) fn pop_batch(&self, local: &RunQueue, max: usize) -> Option<Arc<Task>> {
         if self.is_empty() {
             return None;
@@ -199,7 +530,7 @@ impl Injector {
         let first = q.pop_front()?;
         for _ in 0..max {
             let Some(t) = q.pop_front() else { break };
-            if let Err(t) = local.try_push(t) {
+            if let Err(t) = local.back.try_push(t) {
                 q.push_front(t);
                 break;
             }

@@ -1,13 +1,17 @@
 //! One worker: an OS thread that runs green threads until its runtime shuts down.
 //!
 //! The loop: find a task ([`Worker::next_task`]), switch into it, and when it switches back handle
-//! its intent — requeue it (yield), complete its park, or finalise it (exit). Finding a task looks,
-//! in order, at: the *run next* slot (a task this worker just woke; at most [`RUN_NEXT_STREAK`] times
-//! in a row so two ping-ponging tasks cannot starve the queue), the local queue, the injector (first,
-//! every [`GLOBAL_CHECK_INTERVAL`] ticks, so wakes from outside are not starved by a busy local
-//! queue), due timers and ready sockets (`reactor::poll_now`), and finally other workers' queues
-//! (stealing half). With nothing found the worker sleeps (idle.rs); the first sleeper also
-//! watches the earliest timer deadline, and one sleeper polls the reactor (`park_worker`).
+//! its intent — requeue it at the back (yield), complete its park, or finalise it (exit). Finding a
+//! task looks, in order, at: the *run next* slot (a task this worker just woke; at most
+//! [`RUN_NEXT_STREAK`] times in a row so two ping-ponging tasks cannot starve the queue), the local
+//! queue (its newest spawn or wake first, then the back ring of yields; see `queue.rs` for the run
+//! order), the injector (first, every [`GLOBAL_CHECK_INTERVAL`] ticks, so wakes from outside are not
+//! starved by a busy local queue), due timers and ready sockets (`reactor::poll_now`), and finally
+//! other workers' queues (stealing half). Every [`OLDEST_CHECK_INTERVAL`] ticks the oldest yielder
+//! goes first instead (or the deque's oldest entry, when the monitor asks), so that a stream of new
+//! spawns cannot starve older entries.
+//! With nothing found the worker sleeps (idle.rs); the first sleeper also watches the earliest timer
+//! deadline, and one sleeper polls the reactor (`park_worker`).
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
@@ -33,6 +37,12 @@ use crate::rt::trace;
 /// Go checks its global queue every 61 scheduler ticks: often enough that outside wakes are not
 /// starved, rarely enough that the lock is cold. A prime avoids lock-step with periodic workloads.
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
+/// Every this many ticks the worker takes the oldest entry of its back ring (yields) before its
+/// newest spawn, so yielders progress however busy the deque is — and the deque's front entry
+/// instead when the monitor asked for it (`queue.rs`, "Nothing starves"). Like Go's 61, a prime,
+/// and a different one so the two checks rarely coincide; a check costs two loads when the ring is
+/// empty.
+pub(crate) const OLDEST_CHECK_INTERVAL: u32 = 31;
 /// Consecutive picks from the run-next slot before the local queue gets a turn.
 const RUN_NEXT_STREAK: u32 = 16;
 /// Tasks moved from the injector to the local queue per visit.
@@ -185,7 +195,8 @@ impl Worker {
             match intent {
                 INTENT_YIELD => {
                     task.wait.store(park::WAIT_NONE, Relaxed);
-                    self.local_queue().push(task, &self.shared.injector);
+                    // To the back: it runs after everything else this worker has queued.
+                    self.local_queue().push_back(task, &self.shared.injector);
                     return;
                 }
                 INTENT_PARK_USER | INTENT_PARK_WAKE => {
@@ -261,13 +272,20 @@ impl Worker {
                 return Some(t);
             }
         }
+        if tick.is_multiple_of(OLDEST_CHECK_INTERVAL) {
+            let q = self.local_queue();
+            if let Some(t) = q.pop_oldest(q.take_oldest_request()) {
+                return Some(t);
+            }
+        }
         if let Some(t) = self.shared_part().take_run_next() {
             let streak = self.run_next_streak.get();
             if streak < RUN_NEXT_STREAK {
                 self.run_next_streak.set(streak + 1);
                 return Some(t);
             }
-            self.local_queue().push(t, &shared.injector);
+            // Past its streak: behind everything queued, or the pair would starve the rest.
+            self.local_queue().push_back(t, &shared.injector);
         }
         self.run_next_streak.set(0);
         if let Some(t) = self.local_queue().pop() {
