@@ -26,14 +26,15 @@ fn ticker_beside_a_std_sleep(config: Config) -> (Duration, Duration) {
     run(config.workers(1), || {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
-        // Queued first, so the lone worker runs it first and is blocked before the ticker starts.
+        let spawned = Instant::now();
+        let t = thread::spawn(move || ticker(Duration::from_millis(5), s, spawned));
+        let s = stop.clone();
+        // Queued last, so the lone worker (newest spawn first) runs it first and is blocked
+        // before the ticker starts.
         let blocker = thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(400));
             s.store(true, Ordering::Relaxed);
         });
-        let s = stop.clone();
-        let spawned = Instant::now();
-        let t = thread::spawn(move || ticker(Duration::from_millis(5), s, spawned));
         blocker.join().unwrap();
         t.join().unwrap()
     })

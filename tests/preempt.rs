@@ -26,8 +26,6 @@ fn ticker_beside(hog: fn(&AtomicBool)) -> (Duration, Duration) {
     run(config(1), move || {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
-        let h = thread::spawn(move || hog(&s));
-        let s = stop.clone();
         let spawned = Instant::now();
         let t = thread::spawn(move || {
             let first = spawned.elapsed();
@@ -40,6 +38,9 @@ fn ticker_beside(hog: fn(&AtomicBool)) -> (Duration, Duration) {
             s.store(true, Ordering::Relaxed);
             (first, worst)
         });
+        // Spawned last, so the lone worker (newest spawn first) runs the hog before the ticker.
+        let s = stop.clone();
+        let h = thread::spawn(move || hog(&s));
         let r = t.join().unwrap();
         h.join().unwrap();
         r

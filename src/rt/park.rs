@@ -227,7 +227,7 @@ pub(crate) fn unpark(task: &Task, kind: WaitKind) {
 }
 
 /// [`unpark`] for a waker that expects no reply (a finishing thread waking its joiner): a green
-/// task goes to the back of the local queue instead of the run-next slot (`sched::schedule`).
+/// task goes onto the local deque instead of the run-next slot (`sched::schedule`).
 pub(crate) fn unpark_to_back(task: &Task, kind: WaitKind) {
     unpark_inner(task, kind, true)
 }

@@ -33,7 +33,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::rt::config::Config;
@@ -390,21 +390,76 @@ fn local_worker(rt: &Shared) -> Option<&'static Worker> {
     std::ptr::eq(&*w.shared, rt).then_some(w)
 }
 
-static GLOBAL: OnceLock<Arc<Shared>> = OnceLock::new();
+/// The process-wide runtime, started lazily, and the fork epoch it was started in.
+static GLOBAL: AtomicPtr<Arc<Shared>> = AtomicPtr::new(std::ptr::null_mut());
+static GLOBAL_EPOCH: AtomicU64 = AtomicU64::new(0);
+static GLOBAL_START: Mutex<()> = Mutex::new(());
+/// Bumped in the child of every `fork` (see `after_fork_in_child`).
+static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// The lazily started process-wide runtime; its workers are never stopped (as std's threads are
-/// not when `main` returns).
+/// not when `main` returns). In the child of a `fork` the parent's workers do not exist (only the
+/// forking thread is copied), so the child starts a runtime of its own on first use.
 pub(crate) fn global() -> &'static Arc<Shared> {
-    GLOBAL.get_or_init(|| {
-        let (shared, handles) = start(Config::default());
-        drop(handles); // detached: they live as long as the process
-        shared
-    })
+    let epoch = FORK_EPOCH.load(Acquire);
+    let p = GLOBAL.load(Acquire);
+    if !p.is_null() && GLOBAL_EPOCH.load(Acquire) == epoch {
+        // SAFETY: a published runtime is leaked (never freed), so the reference is 'static.
+        return unsafe { &*p };
+    }
+    global_slow(epoch)
+}
+
+#[cold]
+fn global_slow(epoch: u64) -> &'static Arc<Shared> {
+    let _g = GLOBAL_START.lock().unwrap_or_else(|e| e.into_inner());
+    let p = GLOBAL.load(Acquire);
+    if !p.is_null() && GLOBAL_EPOCH.load(Acquire) == epoch {
+        // SAFETY: as in `global`.
+        return unsafe { &*p };
+    }
+    let (shared, handles) = start(Config::default());
+    drop(handles); // detached: they live as long as the process
+    // Leaked on purpose: references to it are 'static. A runtime left behind by a fork (its
+    // workers never existed in this process) is leaked with it.
+    let p = Box::into_raw(Box::new(shared));
+    GLOBAL_EPOCH.store(epoch, Release);
+    GLOBAL.store(p, Release);
+    // SAFETY: just leaked.
+    unsafe { &*p }
+}
+
+/// `pthread_atfork` child handler. The child has only the forking thread, so a runtime started
+/// before has no workers there and the next `global()` starts a new one — unless the fork was made
+/// by a green thread of the global runtime: then its worker's loop (on the forking thread's
+/// stack, which the child did copy) carries on as that runtime's only worker, and it stays the
+/// global one. Async-signal-safe: thread-local and atomic reads, one atomic add.
+extern "C" fn after_fork_in_child() {
+    let w = current_worker();
+    let g = GLOBAL.load(Acquire);
+    // SAFETY: a non-null worker is the forking thread's own, alive on its copied stack; a
+    // published global runtime is never freed.
+    let on_global = !w.is_null() && !g.is_null() && unsafe { std::ptr::eq(&*(*w).shared, &**g) };
+    if !on_global {
+        FORK_EPOCH.fetch_add(1, Release);
+    }
+    // SAFETY: as above.
+    if let Some(w) = unsafe { w.as_ref() } {
+        // The timer watch may belong to a worker that was asleep in the parent and does not
+        // exist here: the forking worker takes it when it next sleeps.
+        w.shared.timer_watcher.store(0, SeqCst);
+    }
 }
 
 /// Starts a runtime's workers.
 pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle<()>>) {
     install_panic_hook();
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registers a handler that only bumps an atomic (async-signal-safe, as a fork child
+    // handler must be).
+    ATFORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+    });
     crate::rt::overflow::install();
     if let Some(n) = config.resolved_preempt_interval() {
         crate::rt::preempt::set_interval(n);
@@ -591,9 +646,10 @@ where
 /// Makes a parked green thread runnable (its park mode was just cleared by the caller).
 ///
 /// On a worker of the task's runtime the task goes to the worker's *run next* slot, or with
-/// `to_back`, to the back of its local queue: a thread that finishes wakes its joiner that way,
-/// since nothing awaits a reply from it, so a joiner of many threads runs once after the batch
-/// instead of once per thread. Elsewhere it goes to the injector.
+/// `to_back`, onto its local deque like a spawn (taken newest first, after nothing in the run-next
+/// slot): a thread that finishes wakes its joiner that way, since nothing awaits a reply from it;
+/// the joiner then runs after the sibling this worker spawned last rather than before it, which
+/// keeps a tree of joins depth-first. Elsewhere it goes to the injector.
 pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
     if trace::enabled() {
         trace::woken(&task);
@@ -814,16 +870,36 @@ unsafe extern "sysv64" fn trampoline(task: usize) -> ! {
     std::process::abort()
 }
 
+type PanicHook = Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Installs, once, the hook that reports a green thread's panic in std's words with the green
+/// thread's name (std's default hook would name the OS thread's std handle, which for a green
+/// thread is unnamed). A hook the program set before the runtime started is kept and called for
+/// every panic, green or not, as std calls it; a hook set later replaces ours, as with std.
 fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = panic::take_hook();
+        // `take_hook` leaves std's default hook installed: taking it again gives the default, and
+        // the two are the same hook exactly when no one had set one (wide-pointer equality
+        // compares address and vtable; the default is a zero-sized fn item, boxed by `take_hook`).
+        let default = panic::take_hook();
+        let user_hook = !is_same_hook(&previous, &default);
+        drop(default);
         panic::set_hook(Box::new(move |info| match current_task() {
             // SAFETY: the running task is alive while it runs; the hook does not switch.
-            Some(t) => crate::rt::panic::report(unsafe { &*t }, info),
-            None => previous(info),
+            Some(t) if !user_hook => crate::rt::panic::report(unsafe { &*t }, info),
+            _ => previous(info),
         }));
     });
+}
+
+#[allow(ambiguous_wide_pointer_comparisons)]
+fn is_same_hook(a: &PanicHook, b: &PanicHook) -> bool {
+    // Both boxes come from `take_hook` in one std codegen unit, so one hook type has one vtable
+    // there; a mismatch could only make us call std's default hook for green threads (naming
+    // them "<unnamed>"), never skip a user's hook.
+    std::ptr::eq(&**a, &**b)
 }
 
 #[cfg(test)]
