@@ -1,22 +1,50 @@
 //! Runtime configuration: `Config` overrides the environment, which overrides the defaults.
+//!
+//! ## Bad values
+//! Each setting has a range (the table on [`Config`]). The two sources treat a value outside it
+//! differently, because they are written by different people:
+//!
+//! - A `Config` method is the program speaking: an out-of-range argument is a bug at that line,
+//!   so the method panics there with the range in the message (tokio's `worker_threads(0)` does
+//!   the same). The one exception is kept from earlier releases and documented on the method:
+//!   a blocking threshold under 100 µs is raised to 100 µs.
+//! - An `SMARM_*` variable is the environment speaking, read when a runtime starts, from whatever
+//!   call started it (the first `spawn`, a socket wait), where there is no error to return. A
+//!   bad value must not make a working program fail (std's own `RUST_MIN_STACK` is ignored when
+//!   it does not parse), but it must not be ignored silently either: smarm prints one line on
+//!   stderr naming the variable, the value, why it is rejected and what is used instead, once
+//!   per variable and value, and goes on with that. Values that do not parse as a whole number
+//!   (`abc`, `-1`, `1e3`) give the default; values out of range give the nearest bound, except
+//!   `SMARM_WORKERS=0`, which gives the default (as `RAYON_NUM_THREADS=0` means "the default").
+//!   An empty value counts as unset.
+//!
+//! `RUST_MIN_STACK` belongs to std, which ignores it silently when it does not parse; smarm does
+//! the same, and warns only when it parses to a size no stack can have.
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::rt::sys::stack::STD_DEFAULT_STACK;
+use crate::rt::sys::stack::{MIN_STACK, STD_DEFAULT_STACK, page_size};
 
 /// How a runtime is built. Every field left unset falls back to the environment, then to std's
 /// defaults:
 ///
-/// | setting     | `Config`         | environment                          | default                      |
-/// |-------------|------------------|--------------------------------------|------------------------------|
-/// | workers     | [`workers`]      | `SMARM_WORKERS`                      | `available_parallelism()`    |
-/// | stack size  | [`stack_size`]   | `SMARM_STACK_SIZE`, `RUST_MIN_STACK` | 2 MiB (what std reserves)    |
-/// | extra workers | [`max_extra_workers`] | `SMARM_MAX_EXTRA_WORKERS`     | 64                           |
-/// | blocking threshold | [`blocking_threshold`] | `SMARM_BLOCKING_THRESHOLD_US` | 10 ms                 |
-/// | timeslice   | [`timeslice`]    | `SMARM_TIMESLICE_US`                 | 100 µs                       |
-/// | trace file  | [`trace`]        | `SMARM_TRACE`                        | no trace                     |
-/// | preemption check interval | [`preempt_interval`] | `SMARM_PREEMPT_INTERVAL` | 128 allocations  |
+/// | setting     | `Config`         | environment                          | default                   | range             |
+/// |-------------|------------------|--------------------------------------|---------------------------|-------------------|
+/// | workers     | [`workers`]      | `SMARM_WORKERS`                      | `available_parallelism()` | 1 ..= 1024        |
+/// | stack size  | [`stack_size`]   | `SMARM_STACK_SIZE`, `RUST_MIN_STACK` | 2 MiB (what std reserves) | ..= 64 TiB        |
+/// | extra workers | [`max_extra_workers`] | `SMARM_MAX_EXTRA_WORKERS`     | 64                        | 0 ..= 1024        |
+/// | blocking threshold | [`blocking_threshold`] | `SMARM_BLOCKING_THRESHOLD_US` | 10 ms              | 100 µs ..= 1 h    |
+/// | timeslice   | [`timeslice`]    | `SMARM_TIMESLICE_US`                 | 100 µs                    | 1 µs ..= 1 h      |
+/// | trace file  | [`trace`]        | `SMARM_TRACE`                        | no trace                  |                   |
+/// | preemption check interval | [`preempt_interval`] | `SMARM_PREEMPT_INTERVAL` | 128 allocations | 1 ..= 2^32−1 |
+///
+/// A stack size below 32 KiB is raised to 32 KiB, and every size is rounded up to whole pages
+/// (std raises a size below `PTHREAD_STACK_MIN` the same way). What happens to a value outside
+/// its range — a panic from the `Config` method, a one-line warning for an environment
+/// variable — is explained in the [module docs](self).
 ///
 /// [`workers`]: Config::workers
 /// [`stack_size`]: Config::stack_size
@@ -52,21 +80,94 @@ pub(crate) const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(10
 /// Default timeslice of a green thread under the preempting allocator.
 pub(crate) const DEFAULT_TIMESLICE: Duration = Duration::from_micros(100);
 
+/// The most workers a runtime may have. Workers beyond the machine's cores only contend for
+/// them, and every worker owns run queues and caches; 1024 is Go's old `_MaxGomaxprocs`, far
+/// above any core count smarm runs on. (The idle protocol counts workers in 16 bits, so
+/// workers plus extra workers must stay below 65,536 in any case.)
+pub(crate) const MAX_WORKERS: usize = 1024;
+/// The most extra workers (see [`Config::max_extra_workers`]): each one is an OS thread stuck
+/// in a blocking call; a program that needs more than this should move that work to
+/// `std::thread` or the blocking pool. Same bound and reason as [`MAX_WORKERS`].
+pub(crate) const MAX_EXTRA_WORKERS: usize = 1024;
+/// The largest stack reservation accepted: 64 TiB, half of x86-64's 47-bit user address space
+/// (no larger stack could ever be mapped, and sizes near `usize::MAX` would overflow the page
+/// rounding). A larger request is an `InvalidInput` error, as std's is for sizes it cannot
+/// represent.
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 46;
+/// The shortest blocking threshold: the monitor's granularity (it samples every quarter
+/// threshold, at least every 50 µs).
+const MIN_BLOCKING_THRESHOLD: Duration = Duration::from_micros(100);
+/// The longest blocking threshold or timeslice accepted. Longer would only switch the mechanism
+/// off, and a bound keeps every deadline computed from them far from overflow.
+const MAX_PERIOD: Duration = Duration::from_secs(3600);
+
+/// Checks a requested stack size (from `Builder::stack_size`, `Config`, or the environment)
+/// before any arithmetic on it: `Ok` with the size itself if a stack of that size can be
+/// described (rounding it up to pages and adding the guard page cannot overflow), else an
+/// `InvalidInput` error that says why, as std's `Builder::spawn` gives for `usize::MAX`.
+///
+/// This is the only check callers need before `stack::round_size` and `Stack::new`.
+pub(crate) fn check_stack_size(bytes: usize) -> io::Result<usize> {
+    if bytes > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "stack size of {bytes} bytes is larger than any stack can be \
+                 (the limit is {MAX_STACK_SIZE} bytes, 64 TiB)"
+            ),
+        ));
+    }
+    // Cannot fail below MAX_STACK_SIZE; checked all the same, so that this function alone
+    // guarantees `round_size(bytes) + page` fits.
+    let page = page_size();
+    bytes
+        .max(MIN_STACK)
+        .checked_next_multiple_of(page)
+        .and_then(|s| s.checked_add(page))
+        .filter(|&total| total <= isize::MAX as usize)
+        .map(|_| bytes)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("stack size of {bytes} bytes overflows when rounded up to pages"),
+            )
+        })
+}
+
 impl Config {
     /// A configuration that takes everything from the environment and defaults.
     pub fn new() -> Config {
         Config::default()
     }
 
-    /// The number of worker OS threads (at least 1).
+    /// The number of worker OS threads: how many green threads run at once.
+    ///
+    /// # Panics
+    /// If `n` is 0 or above 1024 (a runtime needs a worker; more workers than cores only
+    /// contend for them).
+    ///
+    /// ```should_panic
+    /// smarm::rt::Config::new().workers(0);
+    /// ```
     pub fn workers(mut self, n: usize) -> Config {
-        self.workers = Some(n.max(1));
+        assert!(
+            (1..=MAX_WORKERS).contains(&n),
+            "smarm: Config::workers({n}): the number of workers must be from 1 to {MAX_WORKERS}"
+        );
+        self.workers = Some(n);
         self
     }
 
     /// The stack reservation of each green thread, in bytes. Only touched pages cost memory;
-    /// a smaller reservation saves page tables (see the README).
+    /// a smaller reservation saves page tables (see the README). Sizes below 32 KiB are raised
+    /// to 32 KiB and sizes are rounded up to whole pages.
+    ///
+    /// # Panics
+    /// If `bytes` is above 64 TiB (half the address space: no such stack can be mapped).
     pub fn stack_size(mut self, bytes: usize) -> Config {
+        if let Err(e) = check_stack_size(bytes) {
+            panic!("smarm: Config::stack_size({bytes}): {e}");
+        }
         self.stack_size = Some(bytes);
         self
     }
@@ -75,57 +176,110 @@ impl Config {
     /// call (`std::thread::sleep`, `std::fs`, a contended `std::sync::Mutex`) or a green thread
     /// past its timeslice under the preempting allocator. Extra workers run the stuck workers'
     /// queued green threads and retire once they run dry. 0 disables the hand-off.
+    ///
+    /// # Panics
+    /// If `n` is above 1024.
     pub fn max_extra_workers(mut self, n: usize) -> Config {
+        assert!(
+            n <= MAX_EXTRA_WORKERS,
+            "smarm: Config::max_extra_workers({n}): at most {MAX_EXTRA_WORKERS} extra workers"
+        );
         self.max_extra_workers = Some(n);
         self
     }
 
     /// How long one green thread may run without a switch before the monitor calls its worker
-    /// stuck and hands its queued work to another worker.
+    /// stuck and hands its queued work to another worker. Values under 100 µs (the monitor's
+    /// granularity) are raised to 100 µs.
+    ///
+    /// # Panics
+    /// If `d` is longer than an hour.
     pub fn blocking_threshold(mut self, d: Duration) -> Config {
+        assert!(
+            d <= MAX_PERIOD,
+            "smarm: Config::blocking_threshold({d:?}): at most one hour"
+        );
         self.blocking_threshold = Some(d);
         self
     }
 
     /// How long a green thread runs before the preempting allocator (or `check!()`) hands the
     /// rest of its worker's queue to another worker (see `smarm::PreemptingAllocator`).
+    ///
+    /// # Panics
+    /// If `d` is zero or longer than an hour.
     pub fn timeslice(mut self, d: Duration) -> Config {
+        assert!(
+            !d.is_zero() && d <= MAX_PERIOD,
+            "smarm: Config::timeslice({d:?}): must be from 1 µs to one hour"
+        );
         self.timeslice = Some(d);
         self
     }
 
     /// How many allocations (or `check!()`s) pass between two looks at the clock under the
     /// preempting allocator (default 128). Process-wide: the last runtime started sets it.
+    ///
+    /// # Panics
+    /// If `n` is 0.
     pub fn preempt_interval(mut self, n: u32) -> Config {
-        self.preempt_interval = Some(n.max(1));
+        assert!(
+            n > 0,
+            "smarm: Config::preempt_interval(0): must be at least 1"
+        );
+        self.preempt_interval = Some(n);
         self
     }
 
     pub(crate) fn resolved_preempt_interval(&self) -> Option<u32> {
         self.preempt_interval.or_else(|| {
-            env_usize("SMARM_PREEMPT_INTERVAL").map(|n| n.min(u32::MAX as usize) as u32)
+            let v = EnvVar::read("SMARM_PREEMPT_INTERVAL")?;
+            Some(v.in_range(1, u32::MAX as u64, 128, Outside::Nearest, "") as u32)
         })
     }
 
     pub(crate) fn resolved_max_extra_workers(&self) -> usize {
-        self.max_extra_workers
-            .or_else(|| env_usize("SMARM_MAX_EXTRA_WORKERS"))
-            .unwrap_or(DEFAULT_MAX_EXTRA_WORKERS)
+        self.max_extra_workers.unwrap_or_else(|| {
+            EnvVar::read("SMARM_MAX_EXTRA_WORKERS").map_or(DEFAULT_MAX_EXTRA_WORKERS, |v| {
+                v.in_range(
+                    0,
+                    MAX_EXTRA_WORKERS as u64,
+                    DEFAULT_MAX_EXTRA_WORKERS as u64,
+                    Outside::Nearest,
+                    "",
+                ) as usize
+            })
+        })
     }
 
     pub(crate) fn resolved_blocking_threshold(&self) -> Duration {
         self.blocking_threshold
             .or_else(|| {
-                env_usize("SMARM_BLOCKING_THRESHOLD_US").map(|us| Duration::from_micros(us as u64))
+                let v = EnvVar::read("SMARM_BLOCKING_THRESHOLD_US")?;
+                Some(Duration::from_micros(v.in_range(
+                    MIN_BLOCKING_THRESHOLD.as_micros() as u64,
+                    MAX_PERIOD.as_micros() as u64,
+                    DEFAULT_BLOCKING_THRESHOLD.as_micros() as u64,
+                    Outside::Nearest,
+                    " µs",
+                )))
             })
             .unwrap_or(DEFAULT_BLOCKING_THRESHOLD)
-            .max(Duration::from_micros(100))
+            .max(MIN_BLOCKING_THRESHOLD)
     }
 
     pub(crate) fn resolved_timeslice(&self) -> Duration {
-        self.timeslice
-            .or_else(|| env_usize("SMARM_TIMESLICE_US").map(|us| Duration::from_micros(us as u64)))
-            .unwrap_or(DEFAULT_TIMESLICE)
+        self.timeslice.unwrap_or_else(|| {
+            EnvVar::read("SMARM_TIMESLICE_US").map_or(DEFAULT_TIMESLICE, |v| {
+                Duration::from_micros(v.in_range(
+                    1,
+                    MAX_PERIOD.as_micros() as u64,
+                    DEFAULT_TIMESLICE.as_micros() as u64,
+                    Outside::Nearest,
+                    " µs",
+                ))
+            })
+        })
     }
 
     /// Records a scheduler trace of this runtime into `path`, as Chrome trace-event JSON that
@@ -152,20 +306,163 @@ impl Config {
     }
 
     pub(crate) fn resolved_workers(&self) -> usize {
-        self.workers
-            .or_else(|| env_usize("SMARM_WORKERS"))
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1)
+        self.workers.unwrap_or_else(|| {
+            let default = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_WORKERS);
+            EnvVar::read("SMARM_WORKERS").map_or(default, |v| {
+                v.in_range(
+                    1,
+                    MAX_WORKERS as u64,
+                    default as u64,
+                    Outside::DefaultBelow,
+                    "",
+                ) as usize
+            })
+        })
     }
 
+    /// The default stack size: always one [`check_stack_size`] accepts.
     pub(crate) fn resolved_stack_size(&self) -> usize {
-        self.stack_size
-            .or_else(|| env_usize("SMARM_STACK_SIZE"))
-            .or_else(|| env_usize("RUST_MIN_STACK"))
-            .unwrap_or(STD_DEFAULT_STACK)
+        if let Some(s) = self.stack_size {
+            return s;
+        }
+        let std_min = rust_min_stack();
+        let fallback = std_min.unwrap_or(STD_DEFAULT_STACK);
+        match EnvVar::read("SMARM_STACK_SIZE") {
+            Some(v) => v.in_range(
+                0,
+                MAX_STACK_SIZE as u64,
+                fallback as u64,
+                Outside::DefaultAbove,
+                " bytes",
+            ) as usize,
+            None => fallback,
+        }
     }
 }
 
-fn env_usize(key: &str) -> Option<usize> {
-    std::env::var(key).ok()?.trim().parse().ok()
+/// `RUST_MIN_STACK` as std reads it (a value that does not parse is ignored without a word, as
+/// std ignores it), but a size no stack can have is reported and ignored.
+fn rust_min_stack() -> Option<usize> {
+    const KEY: &str = "RUST_MIN_STACK";
+    let raw = std::env::var(KEY).ok()?;
+    let n: usize = raw.trim().parse().ok()?;
+    match check_stack_size(n) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            warn_once(
+                KEY,
+                &raw,
+                &format!("{e}; using the default, {STD_DEFAULT_STACK} bytes"),
+            );
+            None
+        }
+    }
+}
+
+/// What to use for an environment value outside its range.
+#[derive(Clone, Copy, PartialEq)]
+enum Outside {
+    /// The nearest bound.
+    Nearest,
+    /// The default below the range (a count where 0 reads as "choose for me"), else the
+    /// nearest bound.
+    DefaultBelow,
+    /// The default above the range (a size so large it can only be a mistake), else the
+    /// nearest bound.
+    DefaultAbove,
+}
+
+/// A set, non-empty `SMARM_*` variable.
+struct EnvVar {
+    key: &'static str,
+    raw: String,
+}
+
+impl EnvVar {
+    /// The variable, if it is set to something other than the empty string.
+    fn read(key: &'static str) -> Option<EnvVar> {
+        let raw = match std::env::var(key) {
+            Ok(s) => s,
+            Err(std::env::VarError::NotPresent) => return None,
+            Err(std::env::VarError::NotUnicode(s)) => s.to_string_lossy().into_owned(),
+        };
+        (!raw.trim().is_empty()).then_some(EnvVar { key, raw })
+    }
+
+    /// The value as a whole number in `min..=max`. Anything else gives a warning (once per
+    /// variable and value) and: `default` if it does not parse, else what `outside` says.
+    /// `unit` follows numbers in the message.
+    fn in_range(&self, min: u64, max: u64, default: u64, outside: Outside, unit: &str) -> u64 {
+        let (why, used, is_default) = match self.raw.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => return n,
+            Ok(n) if n > max => {
+                let why = format!("above the maximum, {max}{unit}");
+                match outside {
+                    Outside::DefaultAbove => (why, default, true),
+                    _ => (why, max, false),
+                }
+            }
+            Ok(_) => {
+                let why = format!("below the minimum, {min}{unit}");
+                match outside {
+                    Outside::DefaultBelow => (why, default, true),
+                    _ => (why, min, false),
+                }
+            }
+            Err(_) => (
+                format!("not a whole number from {min} to {max}"),
+                default,
+                true,
+            ),
+        };
+        let what = if is_default {
+            format!("the default, {used}{unit}")
+        } else {
+            format!("{used}{unit}")
+        };
+        warn_once(self.key, &self.raw, &format!("{why}; using {what}"));
+        used
+    }
+}
+
+/// Prints `smarm: ignoring KEY="value": message` on stderr, once per variable and value.
+fn warn_once(key: &str, raw: &str, message: &str) {
+    static WARNED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.iter().any(|(k, v)| k == key && v == raw) {
+        return;
+    }
+    warned.push((key.to_string(), raw.to_string()));
+    drop(warned);
+    eprintln!("smarm: ignoring {key}={raw:?}: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_sizes_near_the_top_of_usize_are_invalid_input() {
+        for bytes in [usize::MAX, usize::MAX - 4096, 1 << 63, MAX_STACK_SIZE + 1] {
+            let e = check_stack_size(bytes).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bytes}");
+        }
+        for bytes in [0, 1, 4096, STD_DEFAULT_STACK, MAX_STACK_SIZE] {
+            assert_eq!(check_stack_size(bytes).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "from 1 to 1024")]
+    fn too_many_workers_panics() {
+        let _ = Config::new().workers(MAX_WORKERS + 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "Config::stack_size")]
+    fn absurd_config_stack_size_panics() {
+        let _ = Config::new().stack_size(usize::MAX);
+    }
 }

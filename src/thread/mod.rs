@@ -147,8 +147,9 @@ pub fn yield_now() {
 /// Spawns a green thread and returns its [`JoinHandle`], as `std::thread::spawn`.
 ///
 /// # Panics
-/// If the green thread cannot be created (e.g. `vm.max_map_count` is reached), with the error's
-/// message, as std panics when the OS refuses a thread. Use [`Builder::spawn`] to get the error.
+/// If the green thread cannot be created (e.g. `vm.max_map_count` is reached, or the default
+/// stack cannot be mapped), with the error's message, as std panics when the OS refuses a
+/// thread. Use [`Builder::spawn`] to get the error.
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -176,7 +177,15 @@ impl Builder {
         self
     }
 
-    /// The stack reservation in bytes. Only pages the thread touches cost memory.
+    /// The stack reservation in bytes. Only pages the thread touches cost memory. Sizes below
+    /// 32 KiB are raised to 32 KiB and sizes are rounded up to whole pages; a size above 64 TiB
+    /// (no such stack can be mapped; `usize::MAX` would overflow the rounding) makes
+    /// [`spawn`](Builder::spawn) fail with [`io::ErrorKind::InvalidInput`], as std's does.
+    ///
+    /// ```
+    /// let e = smarm::thread::Builder::new().stack_size(usize::MAX).spawn(|| ()).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self
@@ -207,6 +216,10 @@ impl Builder {
                 !name.contains('\0'),
                 "thread name may not contain interior null bytes"
             );
+        }
+        if let Some(size) = self.stack_size {
+            // Before any arithmetic on the size (rounding to pages, adding the guard page).
+            crate::rt::config::check_stack_size(size)?;
         }
         let name = self.name.map(String::into_boxed_str);
         // SAFETY: the caller promises the borrowed data outlives the thread.
