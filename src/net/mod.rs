@@ -40,6 +40,10 @@
 //! - [`ToSocketAddrs`] is smarm's own trait (same shape, same implementations as std's) so that
 //!   host names resolve on the blocking pool; a type of your own implementing only std's trait
 //!   must be converted to addresses first.
+//! - The first wait of the process starts the reactor, which takes two fds (an epoll instance
+//!   and an eventfd). A process out of fds at that moment (`ulimit -n` reached) waits as std
+//!   does instead — blocking its OS thread in `poll(2)` — and starts the reactor at a later wait,
+//!   once fds are free; the failure is never kept on the socket (see `rt::reactor`).
 //! - The Windows-only methods (`as_raw_socket`, `as_socket`, `from_raw_socket`,
 //!   `into_raw_socket`) do not exist: smarm runs on Linux only.
 

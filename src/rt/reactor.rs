@@ -53,6 +53,18 @@
 //!   them takes the driver; a runtime that stops (`rt::run` returning) kicks them again, in case
 //!   one of its workers held the driver last.
 //!
+//! ## When the reactor cannot be had
+//! Starting the reactor takes two fds (the epoll instance and its eventfd) and registering a
+//! socket takes kernel memory (and a slot under `fs.epoll.max_user_watches`). A process out of
+//! fds (`EMFILE`, `ENFILE`) or memory (`ENOMEM`, `ENOSPC`) gets neither, where std's blocking
+//! call would need nothing more: it just blocks in the kernel. So a wait that cannot register
+//! falls back to what std does — it blocks this OS thread in `poll(2)` on the one fd (which
+//! needs no fd), with the same deadline — and the failure is kept nowhere: the reactor is
+//! started by the first call that succeeds, and a socket is registered by its first wait that
+//! succeeds. A green thread that falls back holds its worker like any blocking std call (the
+//! monitor hands the worker's other green threads on). Any other registration error is that
+//! call's error, and is tried afresh by the next.
+//!
 //! If *every* worker of a runtime runs a green thread that computes (or blocks in a std call)
 //! without a smarm blocking call, nobody of that runtime polls; the monitor (`rt::monitor`)
 //! notices the stuck workers within its threshold and, while sockets are registered, starts an
@@ -433,8 +445,10 @@ impl Reactor {
 /// `T` closes the fd.
 pub(crate) struct Source<T: AsRawFd> {
     io: T,
-    /// The registration, or the errno registering failed with.
-    reg: OnceLock<Result<Arc<ScheduledIo>, i32>>,
+    /// The registration, once one succeeded (a failure is not kept: see the module docs).
+    reg: OnceLock<Arc<ScheduledIo>>,
+    /// Held while registering, so that concurrent first waiters register once.
+    registering: Mutex<()>,
 }
 
 impl<T: AsRawFd> Source<T> {
@@ -443,6 +457,7 @@ impl<T: AsRawFd> Source<T> {
         Source {
             io,
             reg: OnceLock::new(),
+            registering: Mutex::new(()),
         }
     }
 
@@ -457,40 +472,43 @@ impl<T: AsRawFd> Source<T> {
         this.deregister();
         // SAFETY: `this` is never used or dropped again; each field is moved out once.
         unsafe {
+            // (`registering`, a `Mutex<()>`, owns nothing and needs no drop.)
             drop(std::ptr::read(&this.reg));
             std::ptr::read(&this.io)
         }
     }
 
     fn deregister(&mut self) {
-        if let Some(Ok(io)) = self.reg.take()
+        if let Some(io) = self.reg.take()
             && let Some(r) = REACTOR.get()
         {
             r.deregister(self.io.as_raw_fd(), io);
         }
     }
 
+    /// The registration, made now if this is the first wait that can make it. A failure is this
+    /// call's alone: the next wait tries again (module docs).
     fn registration(&self) -> io::Result<&Arc<ScheduledIo>> {
+        if let Some(io) = self.reg.get() {
+            return Ok(io);
+        }
         // Concurrent first waiters (on `&TcpStream`) race here: one registers while the other
         // waits a syscall's time for it, then both use the registration.
-        let reg = self.reg.get_or_init(|| {
-            let io = Arc::new(ScheduledIo::new());
-            let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
-            match reactor().and_then(|r| r.register(self.io.as_raw_fd(), &io, events)) {
-                Ok(()) => Ok(io),
-                // Kept: later waits fail the same way (the fd cannot be polled).
-                Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
-            }
-        });
-        reg.as_ref()
-            .map_err(|&errno| io::Error::from_raw_os_error(errno))
+        let _registering = self.registering.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(io) = self.reg.get() {
+            return Ok(io);
+        }
+        let io = Arc::new(ScheduledIo::new());
+        let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        reactor()?.register(self.io.as_raw_fd(), &io, events)?;
+        Ok(self.reg.get_or_init(|| io))
     }
 
     /// The sequence number of `interest`'s direction (0 before registration).
     fn seq(&self, interest: Interest) -> u64 {
         match self.reg.get() {
-            Some(Ok(io)) => io.dir(interest).seq.load(Ordering::Acquire),
-            _ => 0,
+            Some(io) => io.dir(interest).seq.load(Ordering::Acquire),
+            None => 0,
         }
     }
 
@@ -524,12 +542,62 @@ impl<T: AsRawFd> Source<T> {
                     *deadline.insert(d)
                 }
             };
-            let io = self.registration()?;
-            if !io.dir(interest).wait(seen, deadline)
-                && deadline.is_some_and(|d| Instant::now() >= d)
-            {
+            let woken = match self.registration() {
+                Ok(io) => io.dir(interest).wait(seen, deadline),
+                // No reactor to be had (out of fds or memory): wait as std would (module docs).
+                Err(e) if out_of_resources(&e) => poll_fd(self.io.as_raw_fd(), interest, deadline)?,
+                Err(e) => return Err(e),
+            };
+            if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
+        }
+    }
+}
+
+/// Whether registering failed for want of fds or kernel memory: a wait can still be done by
+/// blocking in `poll(2)`, which needs neither.
+fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC)
+    )
+}
+
+/// Blocks this OS thread until `fd` is ready for `interest` (or has an error or hang-up
+/// pending) or `deadline` passes: the fallback when no reactor registration can be made.
+/// Returns `false` on timeout.
+fn poll_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
+    let events = match interest {
+        Interest::Read => libc::POLLIN | libc::POLLRDHUP,
+        Interest::Write => libc::POLLOUT,
+    };
+    loop {
+        let ms = match deadline {
+            None => -1,
+            // Rounded up, so that the deadline has passed when poll times out.
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .as_nanos()
+                .div_ceil(1_000_000)
+                .min(libc::c_int::MAX as u128) as libc::c_int,
+        };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r > 0 {
+            return Ok(true);
+        }
+        if r == 0 {
+            return Ok(false); // only with a timeout: -1 never returns 0
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }
@@ -582,15 +650,30 @@ pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
 /// collides with a registration of the fd itself, and the caller's fd is left untouched).
 fn wait_once(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
     let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
-    let dup = fd.try_clone_to_owned()?;
-    let reactor = reactor()?;
-    let io = Arc::new(ScheduledIo::new());
-    let events = match interest {
-        Interest::Read => libc::EPOLLIN | libc::EPOLLRDHUP,
-        Interest::Write => libc::EPOLLOUT,
-    } as u32
-        | libc::EPOLLONESHOT as u32;
-    reactor.register(dup.as_raw_fd(), &io, events)?;
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "timed out waiting for readiness");
+    let registered = fd.try_clone_to_owned().and_then(|dup| {
+        let reactor = reactor()?;
+        let io = Arc::new(ScheduledIo::new());
+        let events = match interest {
+            Interest::Read => libc::EPOLLIN | libc::EPOLLRDHUP,
+            Interest::Write => libc::EPOLLOUT,
+        } as u32
+            | libc::EPOLLONESHOT as u32;
+        reactor.register(dup.as_raw_fd(), &io, events)?;
+        Ok((dup, reactor, io))
+    });
+    let (dup, reactor, io) = match registered {
+        Ok(r) => r,
+        // No fd for the duplicate or the reactor: wait on the fd itself, as std would (module
+        // docs).
+        Err(e) if out_of_resources(&e) => {
+            return match poll_fd(fd.as_raw_fd(), interest, deadline)? {
+                true => Ok(()),
+                false => Err(timed_out()),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let dir = io.dir(interest);
     let ready = loop {
         if dir.seq.load(Ordering::Acquire) != 0 {
@@ -602,12 +685,5 @@ fn wait_once(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) 
     };
     reactor.deregister(dup.as_raw_fd(), io);
     drop(dup);
-    if ready {
-        Ok(())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "timed out waiting for readiness",
-        ))
-    }
+    if ready { Ok(()) } else { Err(timed_out()) }
 }
