@@ -763,3 +763,51 @@ fn lazy_lock_bounds_match_std() {
     assert!(implements!(L<Cell<u8>>: UnwindSafe));
     assert!(!implements!(L<&'static mut u8>: UnwindSafe));
 }
+
+/// std's `dropck` test (std/tests/sync/once_lock.rs): the cell may outlive a value it borrows,
+/// because dropping it never touches a `&T` (std's `Drop` is `#[may_dangle]`). This only has
+/// to compile.
+#[test]
+fn once_lock_may_outlive_what_it_borrows() {
+    both(|| {
+        let cell = OnceLock::new();
+        {
+            let s = String::new();
+            cell.set(&s).unwrap();
+        }
+    });
+    // The same when the borrow is written by `get_or_init`.
+    both(|| {
+        let cell: OnceLock<&String> = OnceLock::new();
+        {
+            let s = String::from("x");
+            assert_eq!(cell.get_or_init(|| &s).len(), 1);
+        }
+    });
+}
+
+/// Without a `Drop` impl the value is still dropped once, when the cell is, and `take` leaves
+/// nothing behind to drop.
+#[test]
+fn once_lock_value_dropped_by_drop_glue() {
+    both(|| {
+        let drops = Rc::new(Cell::new(0));
+        struct D(Rc<Cell<u32>>);
+        impl Drop for D {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() + 1);
+            }
+        }
+        let cell = OnceLock::new();
+        let _ = cell.set(D(drops.clone()));
+        drop(cell);
+        assert_eq!(drops.get(), 1);
+        let mut cell = OnceLock::new();
+        let _ = cell.set(D(drops.clone()));
+        let taken = cell.take();
+        drop(cell);
+        assert_eq!(drops.get(), 1);
+        drop(taken);
+        assert_eq!(drops.get(), 2);
+    });
+}

@@ -707,3 +707,46 @@ fn read_guard_unwind_bounds_follow_t_as_in_std() {
     assert!(!implements!(ReadGuardCell: UnwindSafe));
     assert!(!implements!(ReadGuardCell: RefUnwindSafe));
 }
+
+/// std's read guard is covariant in `T` (std/tests/sync/rwlock.rs): a guard of a longer-lived
+/// type is a guard of a shorter-lived one. This only has to compile.
+#[test]
+fn read_guard_is_covariant_in_t() {
+    fn shorten<'a>(g: RwLockReadGuard<'static, &'static str>) -> RwLockReadGuard<'a, &'a str> {
+        g
+    }
+    static LOCK: RwLock<&'static str> = RwLock::new("static");
+    let g = shorten(LOCK.read().unwrap());
+    assert_eq!(*g, "static");
+    drop(g);
+
+    // std's `test_rwlock_guard_covariance`: a guard of `&'static i32` used where `&'a i32`, for
+    // an `'a` shorter than the lock's contents.
+    fn do_stuff<'a>(_: RwLockReadGuard<'_, &'a i32>, _: &'a i32) {}
+    both(|| {
+        let j: i32 = 5;
+        let lock = RwLock::new(&j);
+        {
+            let i = 6;
+            do_stuff(lock.read().unwrap(), &i);
+        }
+        #[allow(clippy::drop_non_drop)] // as std's test: the lock is used after the borrow ends
+        drop(lock);
+    });
+}
+
+/// A downgraded guard is a read guard like any other (covariant, reads the written data).
+#[test]
+fn downgraded_guard_is_covariant_too() {
+    fn shorten<'a>(g: RwLockReadGuard<'static, &'static str>) -> RwLockReadGuard<'a, &'a str> {
+        g
+    }
+    static LOCK: RwLock<&'static str> = RwLock::new("before");
+    let mut w = LOCK.write().unwrap();
+    *w = "after";
+    let r = shorten(RwLockWriteGuard::downgrade(w));
+    assert_eq!(*r, "after");
+    assert!(LOCK.try_write().is_err());
+    drop(r);
+    assert!(LOCK.try_write().is_ok());
+}

@@ -5,7 +5,6 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::Once;
@@ -25,7 +24,11 @@ use super::Once;
 /// ```
 pub struct OnceLock<T> {
     once: Once,
-    value: UnsafeCell<MaybeUninit<T>>,
+    /// `Some` exactly when `once` has completed. An `Option` rather than std's `MaybeUninit`
+    /// so that the drop glue drops the value and no `Drop` impl is needed: std's `Drop` is
+    /// `#[may_dangle]` (unstable), which lets a `OnceLock<&'a T>` outlive the `T` it borrows;
+    /// a plain `impl Drop` would reject that, drop glue accepts it exactly as std does.
+    value: UnsafeCell<Option<T>>,
     /// The cell owns a `T` (for drop check), as std's.
     _marker: PhantomData<T>,
 }
@@ -43,7 +46,7 @@ impl<T> OnceLock<T> {
     pub const fn new() -> OnceLock<T> {
         OnceLock {
             once: Once::new(),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
+            value: UnsafeCell::new(None),
             _marker: PhantomData,
         }
     }
@@ -64,8 +67,7 @@ impl<T> OnceLock<T> {
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut T> {
         if self.once.is_completed() {
-            // SAFETY: written (the `Once` completed), and `&mut self` is exclusive.
-            Some(unsafe { (*self.value.get()).assume_init_mut() })
+            self.value.get_mut().as_mut()
         } else {
             None
         }
@@ -99,8 +101,9 @@ impl<T> OnceLock<T> {
         self.once.call_once_force(|_| {
             let v = f();
             // SAFETY: only the `Once`'s single runner writes, and nobody reads before it
-            // completes.
-            unsafe { (*self.value.get()).write(v) };
+            // completes. The cell holds `None` here (it is `Some` only once completed), so
+            // nothing is dropped by the assignment.
+            unsafe { *self.value.get() = Some(v) };
         });
         // SAFETY: `call_once_force` returned normally, so some initialiser completed.
         unsafe { self.get_unchecked() }
@@ -115,9 +118,7 @@ impl<T> OnceLock<T> {
     pub fn take(&mut self) -> Option<T> {
         if self.once.is_completed() {
             self.once = Once::new();
-            // SAFETY: the value was written; resetting `once` first means it is not read or
-            // dropped again.
-            Some(unsafe { (*self.value.get()).assume_init_read() })
+            self.value.get_mut().take()
         } else {
             None
         }
@@ -126,8 +127,8 @@ impl<T> OnceLock<T> {
     /// # Safety
     /// The value must have been written.
     unsafe fn get_unchecked(&self) -> &T {
-        // SAFETY: by the caller.
-        unsafe { (*self.value.get()).assume_init_ref() }
+        // SAFETY: by the caller, the value is written, and never written again through `&self`.
+        unsafe { (*self.value.get()).as_ref().unwrap_unchecked() }
     }
 }
 
@@ -174,11 +175,4 @@ impl<T: PartialEq> PartialEq for OnceLock<T> {
 
 impl<T: Eq> Eq for OnceLock<T> {}
 
-impl<T> Drop for OnceLock<T> {
-    fn drop(&mut self) {
-        if self.once.is_completed() {
-            // SAFETY: written, and dropped only here.
-            unsafe { (*self.value.get()).assume_init_drop() };
-        }
-    }
-}
+// No `impl Drop`: the `Option`'s drop glue drops the value (see the `value` field).

@@ -28,6 +28,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::poison;
@@ -244,9 +245,16 @@ impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 /// The RAII guard of a shared read lock on a [`RwLock`], as `std::sync::RwLockReadGuard`.
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
-    lock: &'a RwLock<T>,
+    /// The data, as a pointer rather than through `&'a RwLock<T>`: the lock's `UnsafeCell<T>`
+    /// would make the guard invariant in `T`, where std's read guard is covariant (a
+    /// `RwLockReadGuard<'static, &'static str>` is a `RwLockReadGuard<'a, &'a str>`). Sound
+    /// because a read guard only ever hands out `&T`.
+    data: NonNull<T>,
+    /// The lock word, which is all a read guard needs to unlock (no `T` in its type).
+    raw: &'a RawRwLock,
     /// A guard stays with the thread that locked (std's guard is `!Send` too); and, as std's
     /// (which holds a pointer to the data), it is unwind-safe only when `T` is `RefUnwindSafe`.
+    /// `&'a T` also keeps the guard covariant in `T` and ties the data's lifetime to `'a`.
     _not_send: PhantomData<(*const (), &'a T)>,
 }
 
@@ -284,7 +292,9 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     fn read_guard(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         self.poison.map(RwLockReadGuard {
-            lock: self,
+            // SAFETY: `UnsafeCell::get` never returns null.
+            data: unsafe { NonNull::new_unchecked(self.data.get()) },
+            raw: &self.raw,
             _not_send: PhantomData,
         })
     }
@@ -368,7 +378,9 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         // the read lock it becomes is owned by the guard made below.
         unsafe { lock.raw.downgrade() };
         RwLockReadGuard {
-            lock,
+            // SAFETY: `UnsafeCell::get` never returns null.
+            data: unsafe { NonNull::new_unchecked(lock.data.get()) },
+            raw: &lock.raw,
             _not_send: PhantomData,
         }
     }
@@ -377,8 +389,9 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the guard holds a read lock: no writer exists.
-        unsafe { &*self.lock.data.get() }
+        // SAFETY: `data` points into the lock the guard holds a read lock on (alive for 'a): no
+        // writer exists.
+        unsafe { self.data.as_ref() }
     }
 }
 
@@ -400,7 +413,7 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the guard holds a read lock.
-        unsafe { self.lock.raw.read_unlock() };
+        unsafe { self.raw.read_unlock() };
     }
 }
 
