@@ -42,9 +42,17 @@ use crate::rt::sys::stack::{MIN_STACK, STD_DEFAULT_STACK, page_size};
 /// | preemption check interval | [`preempt_interval`] | `SMARM_PREEMPT_INTERVAL` | 128 allocations | 1 ..= 2^32−1 |
 ///
 /// A stack size below 32 KiB is raised to 32 KiB, and every size is rounded up to whole pages
-/// (std raises a size below `PTHREAD_STACK_MIN` the same way). What happens to a value outside
-/// its range — a panic from the `Config` method, a one-line warning for an environment
-/// variable — is explained in the [module docs](self).
+/// (std raises a size below `PTHREAD_STACK_MIN` the same way).
+///
+/// A value outside its range is a bug when the program passes it, so the `Config` method panics
+/// (as tokio's `worker_threads(0)` does), except that a blocking threshold under 100 µs is
+/// raised to 100 µs. From the environment it is not an error — the program keeps working, as
+/// with a bad `RUST_MIN_STACK` under std — but it is never silent: smarm prints one line on
+/// stderr, once per variable and value, naming the variable, the value, why it is rejected and
+/// what is used instead (`smarm: ignoring SMARM_WORKERS="abc": not a whole number from 1 to
+/// 1024; using the default, 8`). Values that do not parse as a whole number give the default,
+/// values out of range the nearest bound (but `SMARM_WORKERS=0` and a stack size above the
+/// range give the default); an empty value counts as unset.
 ///
 /// [`workers`]: Config::workers
 /// [`stack_size`]: Config::stack_size

@@ -234,6 +234,16 @@ impl Builder {
 
 /// An owned permission to join a green thread, as `std::thread::JoinHandle`. Dropping it detaches
 /// the thread.
+///
+/// Not implemented: std's `std::os::unix::thread::JoinHandleExt` (`as_pthread_t`,
+/// `into_pthread_t`). A green thread has a glibc descriptor of its own (its `pthread_self()`
+/// is unique), but that value is a `pthread_t` in name only: `pthread_join` on it waits for a
+/// kernel thread exit that never comes and then hands the "stack" to glibc's cache,
+/// `pthread_detach` may free it there, and `pthread_kill` signals whichever kernel thread the
+/// green thread happens to run on. `into_pthread_t`'s contract — the caller must join or
+/// detach it — cannot be kept, and the value outlives nothing (the descriptor is reused by the
+/// next green thread). Code that needs a thread's identity should compare
+/// [`ThreadId`](Thread::id)s.
 pub struct JoinHandle<T> {
     thread: Thread,
     _result: PhantomData<T>,
