@@ -67,3 +67,64 @@ fn a_child_forked_from_a_spawned_thread_spawns_and_joins() {
         thread::spawn(fork_spawn_join).join().unwrap();
     }
 }
+
+/// Only the forking thread exists in the child: other threads busy in the parent (here, counting
+/// while they sleep and yield) do not run there.
+#[test]
+fn other_threads_do_not_run_in_the_child() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let (count, stop) = (count.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    thread::sleep(Duration::from_micros(200));
+                    thread::yield_now();
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(20));
+    let c = count.clone();
+    thread::spawn(move || {
+        // SAFETY: the child only sleeps, reads an atomic and `_exit`s.
+        let pid = unsafe { fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let before = c.load(Ordering::Relaxed);
+            thread::sleep(Duration::from_millis(50));
+            let moved = c.load(Ordering::Relaxed) != before;
+            // SAFETY: ends the child without the parent's exit handlers.
+            unsafe { _exit(if moved { 3 } else { 0 }) }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut status = 0;
+            // SAFETY: our child; WNOHANG = 1.
+            let r = unsafe { waitpid(pid, &mut status, 1) };
+            if r == pid {
+                assert_eq!(
+                    status, 0,
+                    "other threads ran in the child (wait status {status:#x})"
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: our child; SIGKILL = 9.
+                unsafe { kill(pid, 9) };
+                panic!("the forked child hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+    .join()
+    .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for h in busy {
+        h.join().unwrap();
+    }
+}

@@ -105,6 +105,15 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
+/// Holds the table's locks across a `fork` (see `sched::before_fork`), in the order `slot` and
+/// `reserve` take them (never both at once).
+pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
+    vec![
+        Box::new(TABLE.grow.lock().unwrap_or_else(|e| e.into_inner())),
+        Box::new(TABLE.free.lock().unwrap_or_else(|e| e.into_inner())),
+    ]
+}
+
 fn slot(index: u32) -> &'static Slot {
     let chunk = (index >> CHUNK_BITS) as usize;
     let mut p = TABLE.chunks[chunk].load(Ordering::Acquire);

@@ -183,6 +183,8 @@ pub(crate) struct Green {
     pub(crate) no_preempt: AtomicU32,
     /// Callbacks run when the thread has ended (`actor::monitor`, supervision); see `rt::watch`.
     pub(crate) watchers: Watchers,
+    /// The process's fork generation when the thread was spawned (see `sched::fork_survives`).
+    pub(crate) fork_gen: u32,
 }
 
 // SAFETY: the UnsafeCell fields follow the access discipline documented on `Green`: each is touched

@@ -48,6 +48,11 @@ impl Timers {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Holds the timer lock across a `fork` (see `sched::before_fork`).
+    pub(crate) fn hold_for_fork(&self) -> Box<dyn std::any::Any + '_> {
+        Box::new(self.lock())
+    }
+
     fn encode(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.base)
             .as_nanos()

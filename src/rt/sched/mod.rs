@@ -396,6 +396,20 @@ static GLOBAL_EPOCH: AtomicU64 = AtomicU64::new(0);
 static GLOBAL_START: Mutex<()> = Mutex::new(());
 /// Bumped in the child of every `fork` (see `after_fork_in_child`).
 static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// The fork generation (bumped in every child); and the green thread that forked last, the only
+/// one of the parent's green threads that may run in the child.
+static FORK_GEN: AtomicU32 = AtomicU32::new(0);
+static FORK_SURVIVOR: AtomicPtr<Task> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Whether a green thread may run in this process: one spawned here, or the one whose `fork`
+/// made this process. Copies of the parent's other green threads — queued, sleeping, or woken by
+/// something in the child — are never run, as POSIX's `fork` copies only the calling thread.
+/// (They are leaked with the rest of the parent's state.) One load and a compare per run.
+#[inline]
+pub(crate) fn fork_survives(task: &Task) -> bool {
+    let g = task.green.as_ref().map_or(0, |g| g.fork_gen);
+    g == FORK_GEN.load(Relaxed) || std::ptr::eq(task, FORK_SURVIVOR.load(Relaxed))
+}
 
 /// The lazily started process-wide runtime; its workers are never stopped (as std's threads are
 /// not when `main` returns). In the child of a `fork` the parent's workers do not exist (only the
@@ -429,12 +443,82 @@ fn global_slow(epoch: u64) -> &'static Arc<Shared> {
     unsafe { &*p }
 }
 
+/// The runtime locks a child may need, held by the forking thread across `fork`, so that none is
+/// copied into the child locked by a thread that does not exist there (the child would then hang
+/// on its first spawn, sleep or steal). Guards come first and are dropped before the runtimes that
+/// own their mutexes.
+struct ForkHeld {
+    guards: Vec<Box<dyn std::any::Any>>,
+    _runtimes: Vec<Arc<Shared>>,
+}
+
+impl Drop for ForkHeld {
+    fn drop(&mut self) {
+        while self.guards.pop().is_some() {} // newest first: the reverse of taking them
+    }
+}
+
+thread_local! {
+    static FORK_HELD: std::cell::RefCell<Option<ForkHeld>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `pthread_atfork` prepare handler: takes the locks of the forking thread's runtime and of the
+/// global runtime, then the process-wide pools'. Every one of them is a leaf lock (nothing takes
+/// another lock while holding it), so any fixed order is deadlock-free.
+extern "C" fn before_fork() {
+    let mut runtimes: Vec<Arc<Shared>> = Vec::new();
+    // SAFETY: a non-null worker is the caller's own, alive while it runs.
+    if let Some(w) = unsafe { current_worker().as_ref() } {
+        runtimes.push(w.shared.clone());
+    }
+    let g = GLOBAL.load(Acquire);
+    // SAFETY: a published global runtime is leaked, never freed.
+    if let Some(g) = unsafe { g.as_ref() }
+        && !runtimes.iter().any(|r| Arc::ptr_eq(r, g))
+    {
+        runtimes.push(g.clone());
+    }
+    let mut guards: Vec<Box<dyn std::any::Any>> = Vec::new();
+    for rt in &runtimes {
+        let rt: &'static Shared = {
+            // SAFETY: `runtimes` keeps the Arc alive until after the guards are dropped
+            // (`ForkHeld`'s field order and Drop), so extending the borrow is sound.
+            unsafe { &*(Arc::as_ptr(rt)) }
+        };
+        guards.push(Box::new(
+            rt.done_waiter.lock().unwrap_or_else(|e| e.into_inner()),
+        ));
+        guards.push(rt.timers.hold_for_fork());
+        guards.push(rt.injector.hold_for_fork());
+        guards.push(rt.stacks.hold_for_fork());
+    }
+    guards.extend(tls::hold_for_fork());
+    guards.extend(crate::rt::pid::hold_for_fork());
+    let held = ForkHeld {
+        guards,
+        _runtimes: runtimes,
+    };
+    let _ = FORK_HELD.try_with(|h| *h.borrow_mut() = Some(held));
+}
+
+/// `pthread_atfork` parent handler: releases what `before_fork` took.
+extern "C" fn after_fork_in_parent() {
+    let _ = FORK_HELD.try_with(|h| h.borrow_mut().take());
+}
+
 /// `pthread_atfork` child handler. The child has only the forking thread, so a runtime started
 /// before has no workers there and the next `global()` starts a new one — unless the fork was made
 /// by a green thread of the global runtime: then its worker's loop (on the forking thread's
 /// stack, which the child did copy) carries on as that runtime's only worker, and it stays the
-/// global one. Async-signal-safe: thread-local and atomic reads, one atomic add.
+/// global one.
 extern "C" fn after_fork_in_child() {
+    // The locks `before_fork` took are ours in the child too: release them.
+    let _ = FORK_HELD.try_with(|h| h.borrow_mut().take());
+    FORK_GEN.fetch_add(1, Release);
+    FORK_SURVIVOR.store(
+        current_task().map_or(std::ptr::null_mut(), |t| t as *mut Task),
+        Release,
+    );
     let w = current_worker();
     let g = GLOBAL.load(Acquire);
     // SAFETY: a non-null worker is the forking thread's own, alive on its copied stack; a
@@ -455,10 +539,14 @@ extern "C" fn after_fork_in_child() {
 pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle<()>>) {
     install_panic_hook();
     static ATFORK: std::sync::Once = std::sync::Once::new();
-    // SAFETY: registers a handler that only bumps an atomic (async-signal-safe, as a fork child
-    // handler must be).
+    // SAFETY: registers the three handlers below; the child's only releases locks and touches
+    // atomics and the forking thread's own thread-locals.
     ATFORK.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+        );
     });
     crate::rt::overflow::install();
     if let Some(n) = config.resolved_preempt_interval() {
@@ -623,6 +711,7 @@ where
             tp: tls.tp(),
             tls: UnsafeCell::new(Some(tls)),
             worker: AtomicPtr::new(std::ptr::null_mut()),
+            fork_gen: FORK_GEN.load(Relaxed),
             no_preempt: AtomicU32::new(0),
             watchers: crate::rt::watch::Watchers::new(),
         }),

@@ -508,6 +508,11 @@ impl Injector {
         self.len.load(Ordering::SeqCst) == 0
     }
 
+    /// Holds the injector's lock across a `fork` (see `sched::before_fork`).
+    pub(crate) fn hold_for_fork(&self) -> Box<dyn std::any::Any + '_> {
+        Box::new(self.lock())
+    }
+
     pub(crate) fn push(&self, task: Arc<Task>) {
         let mut q = self.lock();
         q.push_back(task);

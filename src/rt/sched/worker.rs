@@ -144,6 +144,11 @@ impl Worker {
     /// Runs `task` until it yields, parks or exits (re-running it at once if its park found a
     /// token already waiting).
     fn run_task(&self, task: Arc<Task>) {
+        if !super::fork_survives(&task) {
+            // A copy of a parent's green thread in a forked child: never run (and leaked).
+            std::mem::forget(task);
+            return;
+        }
         if self.searching.replace(false) && self.shared.idle.transition_from_searching() {
             self.shared.notify(); // idle.rs rule 2
         }

@@ -259,6 +259,11 @@ impl StackPool {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Holds the pool's lock across a `fork` (see `sched::before_fork`).
+    pub(crate) fn hold_for_fork(&self) -> Box<dyn std::any::Any + '_> {
+        Box::new(self.lock())
+    }
+
     /// Stacks in the shared pool now (not counting the workers' caches).
     #[cfg(test)]
     pub(crate) fn pooled(&self) -> usize {

@@ -1166,6 +1166,15 @@ fn warmed(mut b: Block) -> Block {
 /// Areas a worker keeps before half of them go to the process-wide list.
 pub(crate) const LOCAL_POOL: usize = 64;
 
+/// Holds the slab's and the pool's locks across a `fork` (see `sched::before_fork`); the pool's
+/// is never taken while the slab's is held, nor the other way round.
+pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
+    vec![
+        Box::new(SLAB.lock().unwrap_or_else(|e| e.into_inner())),
+        Box::new(POOL.lock().unwrap_or_else(|e| e.into_inner())),
+    ]
+}
+
 /// A block for a new green thread: from `local` (a worker's cache), the shared pool, or new.
 pub(crate) fn take(local: Option<&mut Vec<Block>>) -> io::Result<Block> {
     if let Some(local) = local {
