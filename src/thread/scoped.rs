@@ -17,7 +17,33 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use super::{Builder, JoinHandle, Result, Thread, current};
 use crate::rt::park::{self, WaitKind};
 
-/// A scope in which threads that borrow from the enclosing stack frame can be spawned.
+/// A scope to spawn scoped threads in, as `std::thread::Scope`: threads that may borrow from
+/// the enclosing stack frame, because [`scope`] does not return before they have all finished.
+///
+/// See [`scope`] for details.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::thread;
+///
+/// let words = ["green", "threads"];
+/// let total = thread::scope(|s| {
+///     let hs: Vec<_> = words.iter().map(|w| s.spawn(move || w.len())).collect();
+///     hs.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
+/// });
+/// assert_eq!(total, 12);
+/// ```
+///
+/// A scoped thread cannot escape its scope, nor can the borrows it holds:
+///
+/// ```compile_fail
+/// use smarm::thread;
+///
+/// let data = vec![1, 2, 3];
+/// let handle = thread::scope(|s| s.spawn(|| data.len()));
+/// handle.join().unwrap();
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
     data: Arc<ScopeData>,
     scope: PhantomData<&'scope mut &'scope ()>,
@@ -49,7 +75,25 @@ impl ScopeData {
     }
 }
 
-/// An owned permission to join a scoped thread, as `std::thread::ScopedJoinHandle`.
+/// An owned permission to join a scoped thread (block on its termination), as
+/// `std::thread::ScopedJoinHandle`; returned by [`Scope::spawn`] and [`Builder::spawn_scoped`].
+///
+/// Unlike a [`JoinHandle`], dropping it does not let the thread run past the scope: [`scope`]
+/// waits for every thread spawned in it, joined or not.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::thread;
+///
+/// let mut v = vec![1, 2, 3];
+/// thread::scope(|s| {
+///     let handle = s.spawn(|| v.iter().sum::<i32>());
+///     assert_eq!(handle.join().unwrap(), 6);
+/// });
+/// v.push(4); // the borrow ended with the scope
+/// assert_eq!(v.len(), 4);
+/// ```
 pub struct ScopedJoinHandle<'scope, T> {
     handle: JoinHandle<()>,
     packet: Arc<Packet<'scope, T>>,
@@ -77,20 +121,70 @@ impl<T> Drop for Packet<'_, T> {
     }
 }
 
-/// Creates a scope for spawning threads that borrow non-`'static` data; returns once every thread
-/// spawned in it has finished. As with std, a panic in `f` is resumed after that, and a scoped
-/// thread's panic that nobody observed through `join` makes `scope` panic.
+/// Creates a scope for spawning threads that borrow non-`'static` data, as
+/// `std::thread::scope`.
+///
+/// The function `f` is passed a [`Scope`] object, through which scoped threads can be spawned.
+/// Unlike non-scoped threads, scoped threads can borrow non-`'static` data, as the scope
+/// guarantees all threads will be joined at the end of the scope: `scope` returns only once
+/// every thread spawned in it has finished. Waiting there blocks the calling green thread, not
+/// its worker, and works as well from an OS thread such as `main`.
+///
+/// # Panics
+///
+/// As with std, a panic in `f` is resumed after every scoped thread has finished, and a scoped
+/// thread's panic that nobody observed through [`ScopedJoinHandle::join`] makes `scope` panic
+/// with "a scoped thread panicked".
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::thread;
-/// let mut data = vec![1, 2, 3];
+///
+/// let mut a = vec![1, 2, 3];
 /// let mut x = 0;
+///
 /// thread::scope(|s| {
-///     s.spawn(|| println!("borrowed: {data:?}"));
-///     s.spawn(|| x += data[0] + data[2]);
+///     s.spawn(|| {
+///         println!("hello from the first scoped thread");
+///         // We can borrow `a` here.
+///         assert_eq!(a, [1, 2, 3]);
+///     });
+///     s.spawn(|| {
+///         println!("hello from the second scoped thread");
+///         // We can even mutably borrow `x` here, because no other threads are using it.
+///         x += a[0] + a[2];
+///     });
+///     println!("hello from the main thread");
 /// });
-/// data.push(4);
-/// assert_eq!(x, 4);
+///
+/// // After the scope, we can modify and access our variables again:
+/// a.push(4);
+/// assert_eq!(x, a.len());
+/// ```
+///
+/// An unjoined scoped thread's panic reaches the scope's caller:
+///
+/// ```
+/// use smarm::thread;
+///
+/// let r = std::panic::catch_unwind(|| {
+///     thread::scope(|s| {
+///         s.spawn(|| panic!("lost"));
+///     })
+/// });
+/// assert!(r.is_err());
+/// ```
+///
+/// A scoped thread cannot borrow anything that the scope outlives:
+///
+/// ```compile_fail,E0373
+/// use smarm::thread;
+///
+/// thread::scope(|s| {
+///     let local = vec![1, 2, 3];
+///     s.spawn(|| local.len());
+/// });
 /// ```
 #[track_caller]
 pub fn scope<'env, F, T>(f: F) -> T
@@ -122,7 +216,32 @@ where
 }
 
 impl<'scope> Scope<'scope, '_> {
-    /// Spawns a scoped thread, as `std::thread::Scope::spawn`. Panics if it cannot be created.
+    /// Spawns a new green thread within a scope, returning a [`ScopedJoinHandle`] for it, as
+    /// `std::thread::Scope::spawn`.
+    ///
+    /// Unlike non-scoped threads, threads spawned with this function may borrow non-`'static`
+    /// data from outside the scope. See [`scope`] for details. The join handle may be used to
+    /// join the thread and get its result; if it is not joined, the thread is still waited for
+    /// at the end of the scope.
+    ///
+    /// # Panics
+    ///
+    /// If the green thread cannot be created. Use [`Builder::spawn_scoped`] to get the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::thread;
+    ///
+    /// let data = [1, 2, 3, 4];
+    /// let (left, right) = data.split_at(2);
+    /// let sum = thread::scope(|s| {
+    ///     let l = s.spawn(|| left.iter().sum::<i32>());
+    ///     let r = s.spawn(|| right.iter().sum::<i32>());
+    ///     l.join().unwrap() + r.join().unwrap()
+    /// });
+    /// assert_eq!(sum, 10);
+    /// ```
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -135,7 +254,46 @@ impl<'scope> Scope<'scope, '_> {
 }
 
 impl Builder {
-    /// Spawns a scoped thread with this configuration, as `std::thread::Builder::spawn_scoped`.
+    /// Spawns a new scoped thread using the settings set through this `Builder`, as
+    /// `std::thread::Builder::spawn_scoped`.
+    ///
+    /// Unlike [`Scope::spawn`], this returns the error when the thread cannot be created
+    /// instead of panicking. See [`scope`] for details on scoped threads.
+    ///
+    /// # Panics
+    ///
+    /// If a thread name was set and it contains NUL bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::thread;
+    ///
+    /// let mut a = vec![1, 2, 3];
+    /// let mut x = 0;
+    ///
+    /// thread::scope(|s| {
+    ///     thread::Builder::new()
+    ///         .name("first".into())
+    ///         .spawn_scoped(s, || {
+    ///             assert_eq!(thread::current().name(), Some("first"));
+    ///             // We can borrow `a` here.
+    ///             assert_eq!(a, [1, 2, 3]);
+    ///         })
+    ///         .unwrap();
+    ///     thread::Builder::new()
+    ///         .name("second".into())
+    ///         .spawn_scoped(s, || {
+    ///             // We can even mutably borrow `x` here, because no other threads use it.
+    ///             x += a[0] + a[2];
+    ///         })
+    ///         .unwrap();
+    /// });
+    ///
+    /// // After the scope, we can modify and access our variables again:
+    /// a.push(4);
+    /// assert_eq!(x, a.len());
+    /// ```
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,
@@ -173,12 +331,43 @@ impl Builder {
 }
 
 impl<'scope, T> ScopedJoinHandle<'scope, T> {
-    /// The scoped thread's handle.
+    /// Extracts a handle to the underlying thread, as `std::thread::ScopedJoinHandle::thread`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::thread;
+    ///
+    /// thread::scope(|s| {
+    ///     let t = s.spawn(|| thread::current().id());
+    ///     let id = t.thread().id();
+    ///     assert_eq!(t.join().unwrap(), id);
+    /// });
+    /// ```
     pub fn thread(&self) -> &Thread {
         self.handle.thread()
     }
 
-    /// Waits for the thread to finish: `Ok` with its result, or `Err` with its panic payload.
+    /// Waits for the thread to finish: `Ok` with its result, or `Err` with the payload of the
+    /// panic that ended it, as `std::thread::ScopedJoinHandle::join`. A panic observed here does
+    /// not make [`scope`] panic.
+    ///
+    /// Blocks the calling green thread, not its worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::thread;
+    ///
+    /// let n = 21;
+    /// thread::scope(|s| {
+    ///     let doubled = s.spawn(|| n * 2);
+    ///     assert_eq!(doubled.join().unwrap(), 42);
+    ///
+    ///     let failed = s.spawn(|| panic!("observed, so the scope does not panic"));
+    ///     assert!(failed.join().is_err());
+    /// });
+    /// ```
     pub fn join(self) -> Result<T> {
         // The trampoline sees `Ok(())` always: the scoped closure catches its own panic.
         let _ = self.handle.join();
@@ -187,7 +376,30 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
         unsafe { (*self.packet.result.get()).take() }.expect("scoped thread result missing")
     }
 
-    /// Whether the thread has finished running.
+    /// Checks whether the thread has finished running (its result is ready for `join`), as
+    /// `std::thread::ScopedJoinHandle::is_finished`. Never blocks; once it returns `true`,
+    /// [`join`](Self::join) returns without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc;
+    /// use smarm::thread;
+    ///
+    /// let (go, wait) = mpsc::channel::<()>();
+    /// thread::scope(|s| {
+    ///     // `move`: a `Receiver` cannot be shared between threads, only sent.
+    ///     let t = s.spawn(move || wait.recv().unwrap());
+    ///     // It cannot finish before it receives.
+    ///     assert!(!t.is_finished());
+    ///
+    ///     go.send(()).unwrap();
+    ///     while !t.is_finished() {
+    ///         thread::yield_now();
+    ///     }
+    ///     t.join().unwrap();
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         Arc::strong_count(&self.packet) == 1
     }
