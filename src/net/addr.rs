@@ -8,26 +8,112 @@ use std::{option, slice, vec};
 
 use crate::rt::block_on_io;
 
-/// A value that can be turned into socket addresses — std's [`std::net::ToSocketAddrs`], with the
-/// same implementations, except that a host name (anything that is not a literal IP address) is
-/// resolved on smarm's blocking pool, so a green thread waiting for DNS parks instead of blocking
-/// its worker.
+/// A trait for objects which can be converted or resolved to one or more [`SocketAddr`] values:
+/// std's [`std::net::ToSocketAddrs`], with the same implementations, except that a host name is
+/// resolved on smarm's blocking pool, so a green thread waiting for DNS blocks the green thread,
+/// not the worker.
 ///
-/// Literal addresses are parsed in place, with std's own parser and errors; names go to std's
-/// resolver (`getaddrinfo`) on a pool thread. Types of your own that implement std's trait can be
-/// converted first: `smarm::net::TcpStream::connect(&my_addr.to_socket_addrs()?.collect::<Vec<_>>()[..])`.
+/// This trait is used for generic address resolution when constructing network objects. By
+/// default it is implemented for the following types:
+///
+///  * [`SocketAddr`]: [`to_socket_addrs`] is the identity function.
+///
+///  * [`SocketAddrV4`], [`SocketAddrV6`], <code>([IpAddr], [u16])</code>,
+///    <code>([Ipv4Addr], [u16])</code>, <code>([Ipv6Addr], [u16])</code>:
+///    [`to_socket_addrs`] constructs a [`SocketAddr`] trivially.
+///
+///  * <code>(&[str], [u16])</code>: <code>&[str]</code> should be either a string representation
+///    of an [`IpAddr`] address as expected by [`FromStr`] implementation or a host name.
+///    [`u16`] is the port number.
+///
+///  * <code>&[str]</code>: the string should be either a string representation of a
+///    [`SocketAddr`] as expected by its [`FromStr`] implementation or a string like
+///    `<host_name>:<port>` pair where `<port>` is a [`u16`] value.
+///
+///  * <code>&[[SocketAddr]]</code>: all the addresses of the slice, in order.
+///
+/// Literal addresses are parsed in place, with std's own parser and errors; anything else goes
+/// to std's resolver (`getaddrinfo`) on a pool thread. Types of your own that implement only
+/// std's trait can be converted first:
+/// `smarm::net::TcpStream::connect(&my_addr.to_socket_addrs()?.collect::<Vec<_>>()[..])`.
+///
+/// [`FromStr`]: std::str::FromStr
+/// [`IpAddr`]: std::net::IpAddr
+/// [IpAddr]: std::net::IpAddr
+/// [Ipv4Addr]: std::net::Ipv4Addr
+/// [Ipv6Addr]: std::net::Ipv6Addr
+/// [SocketAddr]: std::net::SocketAddr
+/// [`SocketAddrV4`]: std::net::SocketAddrV4
+/// [`SocketAddrV6`]: std::net::SocketAddrV6
+/// [`to_socket_addrs`]: ToSocketAddrs::to_socket_addrs
+///
+/// # Examples
+///
+/// Creating a [`SocketAddr`] iterator that yields one item:
+///
+/// ```
+/// use smarm::net::{SocketAddr, ToSocketAddrs};
+///
+/// let addr = SocketAddr::from(([127, 0, 0, 1], 443));
+/// let mut addrs_iter = addr.to_socket_addrs().unwrap();
+/// assert_eq!(Some(addr), addrs_iter.next());
+/// assert!(addrs_iter.next().is_none());
+/// ```
+///
+/// The same address in other forms:
+///
+/// ```
+/// use smarm::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+///
+/// let want: SocketAddr = "127.0.0.1:80".parse().unwrap();
+/// let a: Vec<_> = ("127.0.0.1", 80).to_socket_addrs().unwrap().collect();
+/// let b: Vec<_> = "127.0.0.1:80".to_socket_addrs().unwrap().collect();
+/// let c: Vec<_> = (Ipv4Addr::LOCALHOST, 80).to_socket_addrs().unwrap().collect();
+/// assert!([a, b, c].iter().all(|v| v[..] == [want]));
+/// ```
+///
+/// Host names resolve (on the blocking pool) to one or more addresses; an invalid string is an
+/// error:
 ///
 /// ```
 /// use smarm::net::ToSocketAddrs;
-/// let addrs: Vec<_> = ("127.0.0.1", 80).to_socket_addrs().unwrap().collect();
-/// assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
-/// assert!("localhost:80".to_socket_addrs().unwrap().next().is_some());
+///
+/// let mut addrs = "localhost:80".to_socket_addrs().unwrap();
+/// assert!(addrs.all(|a| a.ip().is_loopback() && a.port() == 80));
+/// assert!("127.0.0.1".to_socket_addrs().is_err()); // no port
+/// ```
+///
+/// Passing a [`ToSocketAddrs`] value to a socket constructor:
+///
+/// ```
+/// use smarm::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+/// let port = listener.local_addr().unwrap().port();
+/// let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+/// assert_eq!(stream.peer_addr().unwrap().port(), port);
 /// ```
 pub trait ToSocketAddrs {
     /// Returned iterator over socket addresses which this type may correspond to.
     type Iter: Iterator<Item = SocketAddr>;
 
-    /// Converts this object to an iterator of resolved [`SocketAddr`]s (see the trait docs).
+    /// Converts this object to an iterator of resolved [`SocketAddr`]s.
+    ///
+    /// The returned iterator might not actually yield any values depending on the outcome of any
+    /// resolution performed. Resolving a host name blocks the green thread, not the worker: the
+    /// lookup runs on smarm's blocking pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::net::{SocketAddr, ToSocketAddrs};
+    ///
+    /// let addrs: Vec<SocketAddr> = ("127.0.0.1", 8080).to_socket_addrs().unwrap().collect();
+    /// assert_eq!(addrs, [SocketAddr::from(([127, 0, 0, 1], 8080))]);
+    ///
+    /// let none: &[SocketAddr] = &[];
+    /// assert_eq!(none.to_socket_addrs().unwrap().count(), 0);
+    /// ```
     fn to_socket_addrs(&self) -> io::Result<Self::Iter>;
 }
 
