@@ -200,6 +200,17 @@ impl Worker {
             match intent {
                 INTENT_YIELD => {
                     task.wait.store(park::WAIT_NONE, Relaxed);
+                    // Nothing else to run here: yield the OS thread too, as std's `yield_now`
+                    // does, so that a green thread spinning on `yield_now` for an OS thread's
+                    // progress (crossbeam's `Backoff::snooze`) lets that thread run. The yielder
+                    // stays on this worker.
+                    if !ws.has_run_next()
+                        && self.local_queue().is_empty()
+                        && self.shared.injector.is_empty()
+                    {
+                        // SAFETY: sched_yield has no preconditions.
+                        unsafe { libc::sched_yield() };
+                    }
                     // To the back: it runs after everything else this worker has queued.
                     self.local_queue().push_back(task, &self.shared.injector);
                     return;

@@ -79,9 +79,14 @@ pub(crate) fn page_size() -> usize {
 }
 
 /// Rounds a requested usable size up to whole pages, no smaller than [`MIN_STACK`].
+///
+/// Callers check sizes first (`rt::config::check_stack_size`); the arithmetic saturates anyway, so
+/// an absurd size becomes a mapping the kernel refuses, never an overflow.
 pub(crate) fn round_size(size: usize) -> usize {
     let page = page_size();
-    size.max(MIN_STACK).div_ceil(page) * page
+    size.max(MIN_STACK)
+        .checked_next_multiple_of(page)
+        .unwrap_or(usize::MAX - page + 1 - page)
 }
 
 /// One mmap'd stack: `[base, base + page)` is the guard, `[base + page, base + page + size)` usable.
@@ -98,7 +103,12 @@ impl Stack {
     /// Maps a new stack with `size` usable bytes (already rounded by [`round_size`]).
     pub(crate) fn new(size: usize) -> io::Result<Stack> {
         let page = page_size();
-        let total = size + page;
+        let total = size.checked_add(page).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("smarm: a green-thread stack of {size} bytes does not fit in memory"),
+            )
+        })?;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing aliases
         // nothing; we check the result before using it.
         let base = unsafe {
@@ -112,14 +122,14 @@ impl Stack {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(map_error("mmap", io::Error::last_os_error()));
+            return Err(map_error("mmap", io::Error::last_os_error(), size));
         }
         // SAFETY: `base` is the start of the mapping we just made, which is at least one page long.
         if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
             let err = io::Error::last_os_error();
             // SAFETY: unmapping exactly the region mmap gave us; nothing references it yet.
             unsafe { libc::munmap(base, total) };
-            return Err(map_error("mprotect", err));
+            return Err(map_error("mprotect", err, size));
         }
         let stack = Stack {
             // SAFETY: mmap succeeded, so `base` is not null.
@@ -209,17 +219,13 @@ impl Drop for Stack {
     }
 }
 
-fn map_error(call: &str, err: io::Error) -> io::Error {
+fn map_error(call: &str, err: io::Error, size: usize) -> io::Error {
     if err.raw_os_error() == Some(libc::ENOMEM) {
-        let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "unknown".into());
         io::Error::new(
             io::ErrorKind::OutOfMemory,
             format!(
-                "smarm: cannot map a green-thread stack ({call}: {err}); each green thread \
-                 needs 2 memory mappings and vm.max_map_count is {limit}: raise it with \
-                 `sysctl -w vm.max_map_count=<n>` or use fewer live green threads"
+                "smarm: cannot map a green-thread stack of {size} bytes ({call}: {err}); {}",
+                enomem_cause(size)
             ),
         )
     } else {
@@ -228,6 +234,45 @@ fn map_error(call: &str, err: io::Error) -> io::Error {
             format!("smarm: cannot map a green-thread stack ({call}: {err})"),
         )
     }
+}
+
+/// Why a stack mapping failed with ENOMEM, in the order the causes are likely (read from /proc on
+/// the failure path only; a cause that cannot be read is skipped).
+fn enomem_cause(size: usize) -> String {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let maps = read("/proc/self/maps").map(|m| m.lines().count());
+    let limit = read("/proc/sys/vm/max_map_count").and_then(|s| s.trim().parse::<usize>().ok());
+    if let (Some(maps), Some(limit)) = (maps, limit)
+        && maps + 16 >= limit
+    {
+        return format!(
+            "the process has {maps} memory mappings and vm.max_map_count is {limit} (each green \
+             thread needs 2): raise it with `sysctl -w vm.max_map_count=<n>` or use fewer live \
+             green threads"
+        );
+    }
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes `rl`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut rl) } == 0
+        && rl.rlim_cur != libc::RLIM_INFINITY
+    {
+        return format!(
+            "the address-space limit (`ulimit -v`, RLIMIT_AS) is {} bytes",
+            rl.rlim_cur
+        );
+    }
+    if size >= 1 << 46 {
+        return "the size does not fit in the address space".into();
+    }
+    if read("/proc/sys/vm/overcommit_memory").is_some_and(|s| s.trim() == "2") {
+        return "the kernel's commit limit was reached (vm.overcommit_memory is 2, so \
+                MAP_NORESERVE does not help)"
+            .into();
+    }
+    "the system is out of memory".into()
 }
 
 /// The runtime-wide pool of default-size stacks; workers keep a small cache in front of it.
