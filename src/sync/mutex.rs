@@ -90,7 +90,23 @@ impl RawMutex {
     }
 }
 
-/// A mutual-exclusion lock, as `std::sync::Mutex`, with std's poisoning.
+/// A mutual exclusion primitive useful for protecting shared data, as `std::sync::Mutex`, with
+/// std's poisoning.
+///
+/// The mutex can be created via [`new`](Self::new) (a `const fn`, so it can be a `static`), and
+/// the data it protects can only be accessed through the RAII guard returned from
+/// [`lock`](Self::lock) and [`try_lock`](Self::try_lock). Waiting for the lock blocks the green
+/// thread, not its worker: the worker runs other green threads until the lock is released.
+/// Plain OS threads (`main`, threads made with `std::thread`) may share the same mutex.
+///
+/// # Poisoning
+///
+/// As std's: a mutex is poisoned when a thread panics while holding it; from then on `lock` and
+/// `try_lock` return `Err`, which still carries the guard (see [`PoisonError`]).
+///
+/// [`PoisonError`]: super::PoisonError
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::sync::{Arc, Mutex};
@@ -119,7 +135,37 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
 impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
 
-/// The RAII guard of a locked [`Mutex`], as `std::sync::MutexGuard`.
+/// An RAII implementation of a "scoped lock" of a mutex, as `std::sync::MutexGuard`. When this
+/// structure is dropped (falls out of scope), the lock is unlocked.
+///
+/// The data protected by the mutex can be accessed through this guard via its [`Deref`] and
+/// [`DerefMut`] implementations. It is created by [`Mutex::lock`] and [`Mutex::try_lock`].
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::Mutex;
+///
+/// let m = Mutex::new(vec![1]);
+/// {
+///     let mut guard = m.lock().unwrap();
+///     guard.push(2);
+///     assert!(m.try_lock().is_err()); // held by `guard`
+/// } // `guard` dropped: unlocked
+/// assert_eq!(*m.try_lock().unwrap(), [1, 2]);
+/// ```
+///
+/// A guard stays with the thread that locked: it is not `Send`, as std's is not.
+///
+/// ```compile_fail,E0277
+/// use smarm::sync::Mutex;
+/// use smarm::thread;
+///
+/// static LOCK: Mutex<i32> = Mutex::new(0);
+///
+/// let guard = LOCK.lock().unwrap();
+/// thread::spawn(move || drop(guard)).join().unwrap();
+/// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized + 'a> {
     lock: &'a Mutex<T>,
@@ -132,7 +178,21 @@ pub struct MutexGuard<'a, T: ?Sized + 'a> {
 unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> Mutex<T> {
-    /// A new unlocked mutex.
+    /// Creates a new mutex in an unlocked state ready for use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Mutex;
+    ///
+    /// let mutex = Mutex::new(0);
+    /// assert_eq!(*mutex.lock().unwrap(), 0);
+    ///
+    /// // `const`: a mutex can be a `static`.
+    /// static TOTAL: Mutex<u64> = Mutex::new(0);
+    /// *TOTAL.lock().unwrap() += 5;
+    /// assert_eq!(*TOTAL.lock().unwrap(), 5);
+    /// ```
     pub const fn new(t: T) -> Mutex<T> {
         Mutex {
             raw: RawMutex::new(),
@@ -141,7 +201,20 @@ impl<T> Mutex<T> {
         }
     }
 
-    /// Consumes the mutex and returns the data (an `Err` carrying it if poisoned).
+    /// Consumes this mutex, returning the underlying data.
+    ///
+    /// # Errors
+    ///
+    /// If another thread panicked while holding the lock, the `Err` still carries the data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Mutex;
+    ///
+    /// let mutex = Mutex::new(0);
+    /// assert_eq!(mutex.into_inner().unwrap(), 0);
+    /// ```
     pub fn into_inner(self) -> LockResult<T> {
         let poison = self.poison;
         poison.map(self.data.into_inner())
@@ -157,13 +230,64 @@ impl<T: ?Sized> Mutex<T> {
         })
     }
 
-    /// Blocks until the lock is acquired. `Err` (still holding the lock) if a holder panicked.
+    /// Acquires the mutex, blocking the current thread until it is able to do so, as
+    /// `std::sync::Mutex::lock`.
+    ///
+    /// On a green thread this blocks the green thread, not the worker: waiters queue in FIFO
+    /// order and park, and an unlock wakes the first. Returns an RAII guard; the lock is
+    /// released when it is dropped. Locking a mutex the current thread already holds deadlocks
+    /// (it never returns), as std may.
+    ///
+    /// # Errors
+    ///
+    /// If another thread panicked while holding the lock, this returns `Err` once the lock is
+    /// acquired; the error still holds the guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, Mutex};
+    /// use smarm::thread;
+    ///
+    /// let mutex = Arc::new(Mutex::new(0));
+    /// let c_mutex = Arc::clone(&mutex);
+    ///
+    /// thread::spawn(move || {
+    ///     *c_mutex.lock().unwrap() = 10;
+    /// })
+    /// .join()
+    /// .expect("thread::spawn failed");
+    /// assert_eq!(*mutex.lock().unwrap(), 10);
+    /// ```
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         self.raw.lock();
         self.guard()
     }
 
-    /// Acquires the lock if it is free right now.
+    /// Attempts to acquire this lock without blocking, as `std::sync::Mutex::try_lock`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if the lock is held (by this thread or another), and
+    /// [`TryLockError::Poisoned`] (holding the guard) if it was free but is poisoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, Mutex, TryLockError};
+    /// use smarm::thread;
+    ///
+    /// let lock = Arc::new(Mutex::new(0));
+    /// let held = lock.lock().unwrap();
+    ///
+    /// let c_lock = Arc::clone(&lock);
+    /// let busy = thread::spawn(move || matches!(c_lock.try_lock(), Err(TryLockError::WouldBlock)));
+    /// assert!(busy.join().unwrap());
+    ///
+    /// drop(held);
+    /// *lock.try_lock().unwrap() = 10;
+    /// assert_eq!(*lock.lock().unwrap(), 10);
+    /// ```
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
         if self.raw.try_lock() {
             Ok(self.guard()?)
@@ -174,6 +298,37 @@ impl<T: ?Sized> Mutex<T> {
 
     /// smarm extension (not in std): [`lock`](Self::lock), giving up after `timeout` with
     /// `Err(TryLockError::WouldBlock)`.
+    ///
+    /// The wait parks the green thread (its worker runs others) until the lock is released to it
+    /// or the runtime's timer fires. A `timeout` too large to represent as a deadline waits as
+    /// long as `lock` does.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if the lock could not be taken within `timeout`, and
+    /// [`TryLockError::Poisoned`] (holding the guard) if it was taken but is poisoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, Mutex, TryLockError};
+    /// use smarm::thread;
+    /// use std::time::Duration;
+    ///
+    /// let lock = Arc::new(Mutex::new(0));
+    /// let held = lock.lock().unwrap();
+    ///
+    /// let c_lock = Arc::clone(&lock);
+    /// let gave_up = thread::spawn(move || {
+    ///     matches!(c_lock.lock_timeout(Duration::from_millis(2)), Err(TryLockError::WouldBlock))
+    /// });
+    /// // `held` is kept until the waiter has given up.
+    /// assert!(gave_up.join().unwrap());
+    /// drop(held);
+    ///
+    /// *lock.lock_timeout(Duration::from_secs(1)).unwrap() += 1;
+    /// assert_eq!(*lock.lock().unwrap(), 1);
+    /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<MutexGuard<'_, T>> {
         let deadline = Instant::now().checked_add(timeout);
         let taken = match deadline {
@@ -190,17 +345,84 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    /// Whether a thread panicked while holding the lock.
+    /// Determines whether the mutex is poisoned: whether a thread panicked while holding it.
+    ///
+    /// If another thread is active, the mutex can still become poisoned at any time. Do not
+    /// trust a `false` value for program correctness without additional synchronization.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, Mutex};
+    /// use smarm::thread;
+    ///
+    /// let mutex = Arc::new(Mutex::new(0));
+    /// let c_mutex = Arc::clone(&mutex);
+    ///
+    /// let _ = thread::spawn(move || {
+    ///     let _lock = c_mutex.lock().unwrap();
+    ///     panic!(); // the mutex gets poisoned
+    /// })
+    /// .join();
+    /// assert!(mutex.is_poisoned());
+    /// ```
     pub fn is_poisoned(&self) -> bool {
         self.poison.get()
     }
 
-    /// Clears the poisoned state.
+    /// Clears the poisoned state from a mutex.
+    ///
+    /// If the mutex is poisoned, it will remain poisoned until this function is called. This
+    /// allows recovering from a poisoned state and marking that it has recovered: for example,
+    /// if the value is overwritten by a known-good value, then the mutex can be marked as
+    /// un-poisoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, Mutex};
+    /// use smarm::thread;
+    ///
+    /// let mutex = Arc::new(Mutex::new(0));
+    /// let c_mutex = Arc::clone(&mutex);
+    ///
+    /// let _ = thread::spawn(move || {
+    ///     let _lock = c_mutex.lock().unwrap();
+    ///     panic!(); // the mutex gets poisoned
+    /// })
+    /// .join();
+    ///
+    /// assert!(mutex.is_poisoned());
+    /// let x = mutex.lock().unwrap_or_else(|mut e| {
+    ///     **e.get_mut() = 1;
+    ///     mutex.clear_poison();
+    ///     e.into_inner()
+    /// });
+    /// assert!(!mutex.is_poisoned());
+    /// assert_eq!(*x, 1);
+    /// ```
     pub fn clear_poison(&self) {
         self.poison.clear();
     }
 
-    /// A mutable reference to the data; no locking needed, since `&mut self` is exclusive.
+    /// Returns a mutable reference to the underlying data.
+    ///
+    /// Since this call borrows the `Mutex` mutably, no actual locking needs to take place: the
+    /// mutable borrow statically guarantees no locks exist.
+    ///
+    /// # Errors
+    ///
+    /// If the mutex is poisoned, the `Err` still carries the reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Mutex;
+    ///
+    /// let mut mutex = Mutex::new(0);
+    /// *mutex.get_mut().unwrap() = 10;
+    /// assert_eq!(*mutex.lock().unwrap(), 10);
+    /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
         self.poison.map(self.data.get_mut())
     }

@@ -210,6 +210,35 @@ impl RawRwLock {
 /// poisoning (a writer that panics poisons the lock; readers never do). Waiters are served in
 /// FIFO order, so a waiting writer is not starved by readers.
 ///
+/// Waiting for the lock blocks the green thread, not its worker. The type parameter `T`
+/// represents the data that this lock protects; it must be [`Send`] to be shared across
+/// threads and [`Sync`] to allow concurrent access through readers.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::RwLock;
+///
+/// let lock = RwLock::new(5);
+///
+/// // many reader locks can be held at once
+/// {
+///     let r1 = lock.read().unwrap();
+///     let r2 = lock.read().unwrap();
+///     assert_eq!(*r1, 5);
+///     assert_eq!(*r2, 5);
+/// } // read locks are dropped at this point
+///
+/// // only one write lock may be held, however
+/// {
+///     let mut w = lock.write().unwrap();
+///     *w += 1;
+///     assert_eq!(*w, 6);
+/// } // write lock is dropped here
+/// ```
+///
+/// Shared between green threads:
+///
 /// ```
 /// use smarm::sync::{Arc, RwLock};
 /// use smarm::thread;
@@ -242,7 +271,34 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 impl<T: ?Sized> UnwindSafe for RwLock<T> {}
 impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 
-/// The RAII guard of a shared read lock on a [`RwLock`], as `std::sync::RwLockReadGuard`.
+/// RAII structure used to release the shared read access of a lock when dropped, as
+/// `std::sync::RwLockReadGuard`. Created by [`RwLock::read`] and [`RwLock::try_read`].
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::RwLock;
+///
+/// let lock = RwLock::new(String::from("shared"));
+/// let a = lock.read().unwrap();
+/// let b = lock.read().unwrap();
+/// assert_eq!(a.len(), b.len());
+/// assert!(lock.try_write().is_err()); // readers hold it
+/// drop((a, b));
+/// assert!(lock.try_write().is_ok());
+/// ```
+///
+/// A read guard stays with the thread that locked: it is not `Send`, as std's is not.
+///
+/// ```compile_fail,E0277
+/// use smarm::sync::RwLock;
+/// use smarm::thread;
+///
+/// static LOCK: RwLock<i32> = RwLock::new(0);
+///
+/// let guard = LOCK.read().unwrap();
+/// thread::spawn(move || drop(guard)).join().unwrap();
+/// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
     /// The data, as a pointer rather than through `&'a RwLock<T>`: the lock's `UnsafeCell<T>`
@@ -261,7 +317,34 @@ pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
 // SAFETY: as std's: sharing the guard shares `&T`.
 unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 
-/// The RAII guard of the exclusive write lock on a [`RwLock`], as `std::sync::RwLockWriteGuard`.
+/// RAII structure used to release the exclusive write access of a lock when dropped, as
+/// `std::sync::RwLockWriteGuard`. Created by [`RwLock::write`] and [`RwLock::try_write`].
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::RwLock;
+///
+/// let lock = RwLock::new(vec![1]);
+/// {
+///     let mut w = lock.write().unwrap();
+///     w.push(2);
+///     assert!(lock.try_read().is_err()); // the writer holds it
+/// }
+/// assert_eq!(*lock.read().unwrap(), [1, 2]);
+/// ```
+///
+/// A write guard stays with the thread that locked: it is not `Send`, as std's is not.
+///
+/// ```compile_fail,E0277
+/// use smarm::sync::RwLock;
+/// use smarm::thread;
+///
+/// static LOCK: RwLock<i32> = RwLock::new(0);
+///
+/// let guard = LOCK.write().unwrap();
+/// thread::spawn(move || drop(guard)).join().unwrap();
+/// ```
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
@@ -273,7 +356,21 @@ pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
 impl<T> RwLock<T> {
-    /// A new unlocked lock.
+    /// Creates a new instance of an `RwLock<T>` which is unlocked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::RwLock;
+    ///
+    /// let lock = RwLock::new(5);
+    /// assert_eq!(*lock.read().unwrap(), 5);
+    ///
+    /// // `const`: a lock can be a `static`.
+    /// static NAMES: RwLock<Vec<&str>> = RwLock::new(Vec::new());
+    /// NAMES.write().unwrap().push("smarm");
+    /// assert_eq!(NAMES.read().unwrap().len(), 1);
+    /// ```
     pub const fn new(t: T) -> RwLock<T> {
         RwLock {
             raw: RawRwLock::new(),
@@ -282,7 +379,21 @@ impl<T> RwLock<T> {
         }
     }
 
-    /// Consumes the lock and returns the data (an `Err` carrying it if poisoned).
+    /// Consumes this `RwLock`, returning the underlying data.
+    ///
+    /// # Errors
+    ///
+    /// If a writer panicked while holding the lock, the `Err` still carries the data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::RwLock;
+    ///
+    /// let lock = RwLock::new(String::new());
+    /// lock.write().unwrap().push_str("hello");
+    /// assert_eq!(lock.into_inner().unwrap(), "hello");
+    /// ```
     pub fn into_inner(self) -> LockResult<T> {
         let poison = self.poison;
         poison.map(self.data.into_inner())
@@ -307,16 +418,64 @@ impl<T: ?Sized> RwLock<T> {
         })
     }
 
-    /// Blocks until a shared read lock is held. `Err` (still holding it) if a writer panicked.
+    /// Locks this `RwLock` with shared read access, blocking the current thread until it can be
+    /// acquired, as `std::sync::RwLock::read`.
+    ///
+    /// Other readers may hold the lock at the same time; a writer may not. A reader that arrives
+    /// while a writer is queued waits behind it. On a green thread the wait blocks the green
+    /// thread, not the worker. Returns an RAII guard which releases this thread's shared access
+    /// once it is dropped.
+    ///
+    /// # Errors
+    ///
+    /// If a writer panicked while holding the lock, this returns `Err` once the lock is
+    /// acquired; the error still holds the guard.
     ///
     /// # Panics
+    ///
     /// If the number of readers would overflow (about 2³⁰), as std does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, RwLock};
+    /// use smarm::thread;
+    ///
+    /// let lock = Arc::new(RwLock::new(1));
+    /// let c_lock = Arc::clone(&lock);
+    ///
+    /// let n = lock.read().unwrap();
+    /// assert_eq!(*n, 1);
+    ///
+    /// // Another reader gets in while we hold ours.
+    /// let r = thread::spawn(move || *c_lock.read().unwrap());
+    /// assert_eq!(r.join().unwrap(), 1);
+    /// ```
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         self.raw.read();
         self.read_guard()
     }
 
-    /// Takes a shared read lock if that is possible right now.
+    /// Attempts to acquire this `RwLock` with shared read access without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if a writer holds the lock or threads are queued for it (a
+    /// reader does not overtake a waiting writer), and
+    /// [`TryLockError::Poisoned`] (holding the guard) if it was taken but is poisoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{RwLock, TryLockError};
+    ///
+    /// let lock = RwLock::new(1);
+    /// assert_eq!(*lock.try_read().unwrap(), 1);
+    ///
+    /// let w = lock.write().unwrap();
+    /// assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+    /// drop(w);
+    /// ```
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         if self.raw.try_read() {
             Ok(self.read_guard()?)
@@ -325,13 +484,60 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
-    /// Blocks until the exclusive write lock is held. `Err` (still holding it) if poisoned.
+    /// Locks this `RwLock` with exclusive write access, blocking the current thread until it can
+    /// be acquired, as `std::sync::RwLock::write`.
+    ///
+    /// Waits while readers or another writer hold the lock; on a green thread the wait blocks the
+    /// green thread, not the worker. Returns an RAII guard which drops the write access when
+    /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// If a writer panicked while holding the lock, this returns `Err` once the lock is
+    /// acquired; the error still holds the guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, RwLock};
+    /// use smarm::thread;
+    ///
+    /// let lock = Arc::new(RwLock::new(1));
+    /// let c_lock = Arc::clone(&lock);
+    ///
+    /// thread::spawn(move || *c_lock.write().unwrap() += 1).join().unwrap();
+    /// let mut n = lock.write().unwrap();
+    /// *n *= 10;
+    /// assert_eq!(*n, 20);
+    /// assert!(lock.try_read().is_err());
+    /// ```
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         self.raw.write();
         self.write_guard()
     }
 
-    /// Takes the exclusive write lock if it is free right now.
+    /// Attempts to lock this `RwLock` with exclusive write access without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if any reader or writer holds the lock, and
+    /// [`TryLockError::Poisoned`] (holding the guard) if it was taken but is poisoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{RwLock, TryLockError};
+    ///
+    /// let lock = RwLock::new(1);
+    ///
+    /// let n = lock.read().unwrap();
+    /// assert_eq!(*n, 1);
+    /// assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+    ///
+    /// drop(n);
+    /// *lock.try_write().unwrap() = 2;
+    /// assert_eq!(*lock.read().unwrap(), 2);
+    /// ```
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         if self.raw.try_write() {
             Ok(self.write_guard()?)
@@ -340,17 +546,84 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
-    /// Whether a writer panicked while holding the lock.
+    /// Determines whether the lock is poisoned: whether a writer panicked while holding it.
+    ///
+    /// If another thread is active, the lock can still become poisoned at any time. Do not trust
+    /// a `false` value for program correctness without additional synchronization.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, RwLock};
+    /// use smarm::thread;
+    ///
+    /// let lock = Arc::new(RwLock::new(0));
+    /// let c_lock = Arc::clone(&lock);
+    ///
+    /// let _ = thread::spawn(move || {
+    ///     let _lock = c_lock.write().unwrap();
+    ///     panic!(); // the lock gets poisoned
+    /// })
+    /// .join();
+    /// assert!(lock.is_poisoned());
+    /// ```
     pub fn is_poisoned(&self) -> bool {
         self.poison.get()
     }
 
-    /// Clears the poisoned state.
+    /// Clears the poisoned state from a lock.
+    ///
+    /// If the lock is poisoned, it will remain poisoned until this function is called. This
+    /// allows recovering from a poisoned state and marking that it has recovered: for example,
+    /// if the value is overwritten by a known-good value, then the lock can be marked as
+    /// un-poisoned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, RwLock};
+    /// use smarm::thread;
+    ///
+    /// let lock = Arc::new(RwLock::new(0));
+    /// let c_lock = Arc::clone(&lock);
+    ///
+    /// let _ = thread::spawn(move || {
+    ///     let _lock = c_lock.write().unwrap();
+    ///     panic!(); // the lock gets poisoned
+    /// })
+    /// .join();
+    ///
+    /// assert!(lock.is_poisoned());
+    /// let guard = lock.write().unwrap_or_else(|mut e| {
+    ///     **e.get_mut() = 1;
+    ///     lock.clear_poison();
+    ///     e.into_inner()
+    /// });
+    /// assert!(!lock.is_poisoned());
+    /// assert_eq!(*guard, 1);
+    /// ```
     pub fn clear_poison(&self) {
         self.poison.clear();
     }
 
-    /// A mutable reference to the data; no locking needed, since `&mut self` is exclusive.
+    /// Returns a mutable reference to the underlying data.
+    ///
+    /// Since this call borrows the `RwLock` mutably, no actual locking needs to take place: the
+    /// mutable borrow statically guarantees no locks exist.
+    ///
+    /// # Errors
+    ///
+    /// If the lock is poisoned, the `Err` still carries the reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::RwLock;
+    ///
+    /// let mut lock = RwLock::new(0);
+    /// *lock.get_mut().unwrap() = 10;
+    /// assert_eq!(*lock.read().unwrap(), 10);
+    /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
         self.poison.map(self.data.get_mut())
     }
@@ -359,6 +632,8 @@ impl<T: ?Sized> RwLock<T> {
 impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     /// Turns the write lock into a read lock without letting a writer in between, as std's
     /// `RwLockWriteGuard::downgrade`; readers queued at the front are let in with it.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use smarm::sync::{RwLock, RwLockWriteGuard};
