@@ -65,9 +65,35 @@ pub use crate::rt::Pid;
 pub use supervisor::{GaveUp, Restart, Supervisor, SupervisorReport};
 
 /// A panic payload, as `join` returns it.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::actor::{self, Payload};
+///
+/// let payload: Payload = smarm::thread::spawn(|| panic!("oops")).join().unwrap_err();
+/// assert_eq!(actor::payload_text(&*payload), "oops");
+/// ```
 pub type Payload = Box<dyn Any + Send + 'static>;
 
 /// What a supervised child sends its supervisor, once, when it ends.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::actor::{self, Signal};
+/// use smarm::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// let pid = actor::spawn_supervised(&tx, || panic!("crash"));
+/// match rx.recv().unwrap() {
+///     Signal::Panic(p, payload) => {
+///         assert_eq!(p, pid);
+///         assert_eq!(actor::payload_text(&*payload), "crash");
+///     }
+///     Signal::Exit(_) => unreachable!("it panicked"),
+/// }
+/// ```
 pub enum Signal {
     /// The child's closure returned.
     Exit(Pid),
@@ -77,6 +103,17 @@ pub enum Signal {
 
 impl Signal {
     /// The Pid of the child that ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::actor;
+    /// use smarm::sync::mpsc;
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let pid = actor::spawn_supervised(&tx, || {});
+    /// assert_eq!(rx.recv().unwrap().pid(), pid);
+    /// ```
     pub fn pid(&self) -> Pid {
         match self {
             Signal::Exit(p) | Signal::Panic(p, _) => *p,
@@ -86,6 +123,20 @@ impl Signal {
 
 /// The text of a panic payload (`&str` and `String` payloads; others print `Box<dyn Any>`, as
 /// std's panic message does).
+///
+/// # Examples
+///
+/// ```
+/// use smarm::actor::payload_text;
+///
+/// let boxed = |h: smarm::thread::JoinHandle<()>| h.join().unwrap_err();
+/// let p1 = boxed(smarm::thread::spawn(|| panic!("a literal")));
+/// let p2 = boxed(smarm::thread::spawn(|| panic!("formatted {}", 42)));
+/// let p3 = boxed(smarm::thread::spawn(|| std::panic::panic_any(7u8)));
+/// assert_eq!(payload_text(&*p1), "a literal");
+/// assert_eq!(payload_text(&*p2), "formatted 42");
+/// assert_eq!(payload_text(&*p3), "Box<dyn Any>");
+/// ```
 pub fn payload_text(payload: &(dyn Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s
@@ -106,6 +157,20 @@ impl fmt::Debug for Signal {
 }
 
 /// Why a monitored thread is down.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::actor::{self, Reason};
+///
+/// let (pid, h) = actor::spawn(|| panic!("down"));
+/// let down = actor::monitor(pid);
+/// assert!(h.join().is_err());
+/// assert_eq!(down.recv().unwrap().reason, Reason::Panic);
+///
+/// // The Pid is gone now: a new monitor reports it at once.
+/// assert_eq!(actor::monitor(pid).recv().unwrap().reason, Reason::NoProc);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Reason {
     /// Its closure returned.
@@ -118,6 +183,22 @@ pub enum Reason {
 }
 
 /// The one message a [`monitor`] delivers: the watched thread is gone, and why.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::actor::{self, Down, Reason};
+/// use smarm::sync::mpsc;
+///
+/// let (go_tx, go_rx) = mpsc::channel::<()>();
+/// let (pid, h) = actor::spawn(move || go_rx.recv().unwrap());
+/// let down = actor::monitor(pid);
+///
+/// go_tx.send(()).unwrap(); // let it finish
+/// assert_eq!(down.recv().unwrap(), Down { pid, reason: Reason::Normal });
+/// assert!(!actor::is_alive(pid)); // the Down comes after the slot is released
+/// h.join().unwrap();
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub struct Down {
     /// The monitored Pid.
@@ -127,6 +208,8 @@ pub struct Down {
 }
 
 /// The Pid of the calling green thread; `None` on a plain OS thread (`main`, a test thread).
+///
+/// # Examples
 ///
 /// ```
 /// assert_eq!(smarm::actor::self_pid(), None); // a doctest's main is an OS thread
@@ -142,6 +225,8 @@ pub fn self_pid() -> Option<Pid> {
 
 /// Whether `pid` names a green thread that has not ended. A stale Pid (its thread ended, its slot
 /// maybe reused) is never alive.
+///
+/// # Examples
 ///
 /// ```
 /// let (pid, h) = smarm::actor::spawn(|| {});
@@ -159,6 +244,8 @@ pub fn is_alive(pid: Pid) -> bool {
 ///
 /// # Panics
 /// If the thread cannot be created, as `thread::spawn` does; [`Builder::spawn`] returns the error.
+///
+/// # Examples
 ///
 /// ```
 /// let (pid, h) = smarm::actor::spawn(|| 6 * 7);
@@ -178,6 +265,8 @@ where
 ///
 /// # Panics
 /// If the thread cannot be created; [`Builder::spawn_supervised`] returns the error.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::actor::{self, Signal};
@@ -203,6 +292,8 @@ where
 /// Sets up a one-shot watch on `pid`: the returned receiver gets one [`Down`] when the thread has
 /// ended (after its Pid stopped resolving), or at once, with [`Reason::NoProc`], if `pid` names no
 /// live thread now — it ended already, or it is stale and its slot has a new occupant.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::actor::{self, Reason};
@@ -258,6 +349,8 @@ fn on_end(pid: Pid, notify: Box<dyn FnOnce(Option<Ended>) + Send>) {
 /// Configuration for a spawned actor: [`thread::Builder`]'s settings, plus the Pid-returning and
 /// supervised spawns.
 ///
+/// # Examples
+///
 /// ```
 /// let (pid, h) = smarm::actor::Builder::new()
 ///     .name("worker-1".into())
@@ -275,17 +368,45 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with std's defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (pid, h) = smarm::actor::Builder::new().spawn(|| 1).unwrap();
+    /// assert_eq!(h.join().unwrap(), 1);
+    /// assert!(!smarm::actor::is_alive(pid));
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Names the thread (shown in panic messages, [`crate::rt::dump`] and traces).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_pid, h) = smarm::actor::Builder::new()
+    ///     .name("named".into())
+    ///     .spawn(|| smarm::thread::current().name().map(String::from))
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap().as_deref(), Some("named"));
+    /// ```
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self
     }
 
     /// The stack reservation in bytes, as [`thread::Builder::stack_size`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_pid, h) = smarm::actor::Builder::new()
+    ///     .stack_size(64 * 1024)
+    ///     .spawn(|| [1u8; 1024].iter().map(|&b| b as u32).sum::<u32>())
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap(), 1024);
+    /// ```
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self
@@ -303,6 +424,20 @@ impl Builder {
     }
 
     /// Spawns the thread and returns its Pid with its `JoinHandle`.
+    ///
+    /// # Errors
+    ///
+    /// As [`thread::Builder::spawn`]: an `io::Error` if the green thread cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (pid, h) = smarm::actor::Builder::new()
+    ///     .name("pid-check".into())
+    ///     .spawn(smarm::actor::self_pid)
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap(), Some(pid));
+    /// ```
     pub fn spawn<F, T>(self, f: F) -> io::Result<(Pid, JoinHandle<T>)>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -313,6 +448,20 @@ impl Builder {
     }
 
     /// Spawns the thread supervised through `supervisor` (see [`spawn_supervised`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::actor::{Builder, Signal};
+    /// use smarm::sync::mpsc;
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let pid = Builder::new()
+    ///     .name("child".into())
+    ///     .spawn_supervised(&tx, || {})
+    ///     .unwrap();
+    /// assert!(matches!(rx.recv().unwrap(), Signal::Exit(p) if p == pid));
+    /// ```
     pub fn spawn_supervised<F>(self, supervisor: &Sender<Signal>, f: F) -> io::Result<Pid>
     where
         F: FnOnce() + Send + 'static,

@@ -20,6 +20,31 @@ use super::{Builder, Payload, Pid, Signal, payload_text};
 use crate::sync::mpsc;
 
 /// When a supervised child is started again.
+///
+/// # Examples
+///
+/// A [`Temporary`](Restart::Temporary) child is never restarted; a
+/// [`Permanent`](Restart::Permanent) one is restarted even after a normal return, until the
+/// supervisor gives up:
+///
+/// ```
+/// use smarm::actor::{Restart, Supervisor};
+/// use std::time::Duration;
+///
+/// let report = Supervisor::new()
+///     .child_with("once", Restart::Temporary, || panic!("not restarted"))
+///     .run()
+///     .unwrap();
+/// assert_eq!(report.restarts, 0);
+///
+/// let gave_up = Supervisor::new()
+///     .intensity(2, Duration::from_secs(10))
+///     .child_with("forever", Restart::Permanent, || {})
+///     .run()
+///     .unwrap_err();
+/// assert_eq!((gave_up.restarts, gave_up.reason()), (2, "normal exit"));
+/// assert_eq!(Restart::default(), Restart::Transient);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum Restart {
     /// Only after it panicked: a child that returns is done (OTP's `transient`).
@@ -40,6 +65,8 @@ struct Child {
 }
 
 /// A one-for-one supervisor of named children, with a restart intensity limit.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::actor::Supervisor;
@@ -77,6 +104,19 @@ pub struct Supervisor {
 }
 
 /// How a supervisor that ran to the end (every child done) went.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::actor::Supervisor;
+///
+/// let report = Supervisor::new()
+///     .child("a", || {})
+///     .child("b", || {})
+///     .run()
+///     .unwrap();
+/// assert_eq!(report.restarts, 0); // both returned normally: transient children are done
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SupervisorReport {
@@ -85,6 +125,23 @@ pub struct SupervisorReport {
 }
 
 /// A supervisor gave up: a child needed more than `max_restarts` restarts within `period`.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::actor::Supervisor;
+/// use std::time::Duration;
+///
+/// let err = Supervisor::new()
+///     .intensity(1, Duration::from_secs(10))
+///     .child("bad", || panic!("again"))
+///     .run()
+///     .unwrap_err();
+/// assert_eq!(err.child, "bad");
+/// assert_eq!(err.restarts, 1);
+/// assert!(!smarm::actor::is_alive(err.pid));
+/// assert!(err.to_string().starts_with("supervisor gave up: child 'bad'"));
+/// ```
 #[non_exhaustive]
 pub struct GaveUp {
     /// The child whose end broke the limit.
@@ -100,6 +157,20 @@ pub struct GaveUp {
 
 impl GaveUp {
     /// The last panic's message (`"normal exit"` for a normal return).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::actor::Supervisor;
+    /// use std::time::Duration;
+    ///
+    /// let err = Supervisor::new()
+    ///     .intensity(0, Duration::from_secs(10))
+    ///     .child("bad", || panic!("code {}", 7))
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert_eq!(err.reason(), "code 7");
+    /// ```
     pub fn reason(&self) -> &str {
         self.payload
             .as_deref()
@@ -141,6 +212,14 @@ impl Default for Supervisor {
 
 impl Supervisor {
     /// A supervisor with no children and OTP's default intensity: 3 restarts in 5 seconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // No children: nothing to supervise, so `run` returns at once.
+    /// let report = smarm::actor::Supervisor::new().run().unwrap();
+    /// assert_eq!(report.restarts, 0);
+    /// ```
     pub fn new() -> Supervisor {
         Supervisor {
             children: Vec::new(),
@@ -150,6 +229,21 @@ impl Supervisor {
     }
 
     /// Gives up when more than `max_restarts` restarts would happen within `period`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::actor::Supervisor;
+    /// use std::time::Duration;
+    ///
+    /// // With intensity 0 the first failure ends the supervision.
+    /// let err = Supervisor::new()
+    ///     .intensity(0, Duration::from_secs(1))
+    ///     .child("fragile", || panic!("first failure"))
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert_eq!(err.restarts, 0);
+    /// ```
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Supervisor {
         self.max_restarts = max_restarts;
         self.period = period;
@@ -158,6 +252,25 @@ impl Supervisor {
 
     /// Adds a [`Restart::Transient`] child: `start` runs on a green thread named `name`, and runs
     /// again (on a new one) each time it panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::actor::Supervisor;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// static RUNS: AtomicU32 = AtomicU32::new(0);
+    /// let report = Supervisor::new()
+    ///     .child("flaky", || {
+    ///         if RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
+    ///             panic!("first run fails");
+    ///         }
+    ///         assert_eq!(smarm::thread::current().name(), Some("flaky"));
+    ///     })
+    ///     .run()
+    ///     .unwrap();
+    /// assert_eq!((report.restarts, RUNS.load(Ordering::SeqCst)), (1, 2));
+    /// ```
     pub fn child<F>(self, name: impl Into<String>, start: F) -> Supervisor
     where
         F: Fn() + Send + Sync + 'static,
@@ -166,6 +279,26 @@ impl Supervisor {
     }
 
     /// Adds a child with the given restart policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::actor::{Restart, Supervisor};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// static RUNS: AtomicU32 = AtomicU32::new(0);
+    /// // A permanent child runs again after every end, normal or not, until the limit.
+    /// let err = Supervisor::new()
+    ///     .intensity(3, Duration::from_secs(10))
+    ///     .child_with("ticker", Restart::Permanent, || {
+    ///         RUNS.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .run()
+    ///     .unwrap_err();
+    /// assert_eq!(err.restarts, 3);
+    /// assert_eq!(RUNS.load(Ordering::SeqCst), 4); // the first run and three restarts
+    /// ```
     pub fn child_with<F>(
         mut self,
         name: impl Into<String>,
@@ -188,6 +321,25 @@ impl Supervisor {
     ///
     /// # Panics
     /// If a child's green thread cannot be created (as `thread::spawn`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::actor::Supervisor;
+    /// use smarm::sync::mpsc;
+    /// use std::sync::Mutex;
+    ///
+    /// // Children that report to a channel, supervised from a green thread of their own.
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = Mutex::new(tx);
+    /// let supervisor = smarm::thread::spawn(move || {
+    ///     Supervisor::new()
+    ///         .child("hello", move || tx.lock().unwrap().send("hello").unwrap())
+    ///         .run()
+    /// });
+    /// assert_eq!(rx.recv().unwrap(), "hello");
+    /// assert_eq!(supervisor.join().unwrap().unwrap().restarts, 0);
+    /// ```
     pub fn run(self) -> Result<SupervisorReport, GaveUp> {
         let (tx, rx) = mpsc::channel::<Signal>();
         let start = |i: usize| -> Pid {

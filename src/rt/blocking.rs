@@ -137,6 +137,8 @@ struct Slot<T> {
 /// (a `std::fs` read, `getaddrinfo`, a C library). Called from a plain OS thread, `f` simply runs
 /// there. A panic in `f` is resumed in the caller.
 ///
+/// # Examples
+///
 /// ```
 /// let n = smarm::thread::spawn(|| smarm::rt::block_on_io(|| std::fs::read("Cargo.toml").map(|v| v.len())))
 ///     .join()

@@ -62,6 +62,8 @@ use crate::rt::sys::stack::{MIN_STACK, STD_DEFAULT_STACK, page_size};
 /// [`preempt_interval`]: Config::preempt_interval
 /// [`trace`]: Config::trace
 ///
+/// # Examples
+///
 /// ```
 /// let sum = smarm::rt::run(smarm::rt::Config::new().workers(2), || {
 ///     let h = smarm::thread::spawn(|| 40 + 2);
@@ -144,6 +146,18 @@ pub(crate) fn check_stack_size(bytes: usize) -> io::Result<usize> {
 
 impl Config {
     /// A configuration that takes everything from the environment and defaults.
+    ///
+    /// Without builder calls, [`run`](crate::rt::run) uses the environment's `SMARM_*` variables
+    /// where set and the defaults otherwise (one worker per available core, 2 MiB stacks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::rt::{self, Config};
+    ///
+    /// let answer = rt::run(Config::new(), || smarm::thread::spawn(|| 6 * 7).join().unwrap());
+    /// assert_eq!(answer, 42);
+    /// ```
     pub fn new() -> Config {
         Config::default()
     }
@@ -153,6 +167,8 @@ impl Config {
     /// # Panics
     /// If `n` is 0 or above 1024 (a runtime needs a worker; more workers than cores only
     /// contend for them).
+    ///
+    /// # Examples
     ///
     /// ```should_panic
     /// smarm::rt::Config::new().workers(0);
@@ -172,6 +188,28 @@ impl Config {
     ///
     /// # Panics
     /// If `bytes` is above 64 TiB (half the address space: no such stack can be mapped).
+    ///
+    /// # Examples
+    ///
+    /// A hundred green threads on 64 KiB stacks, each recursing a little:
+    ///
+    /// ```
+    /// use smarm::rt::{self, Config};
+    ///
+    /// fn depth(n: u32) -> u32 {
+    ///     if n == 0 { 0 } else { 1 + depth(n - 1) }
+    /// }
+    ///
+    /// let total = rt::run(Config::new().workers(2).stack_size(64 * 1024), || {
+    ///     let hs: Vec<_> = (0..100).map(|_| smarm::thread::spawn(|| depth(100))).collect();
+    ///     hs.into_iter().map(|h| h.join().unwrap()).sum::<u32>()
+    /// });
+    /// assert_eq!(total, 100 * 100);
+    /// ```
+    ///
+    /// ```should_panic
+    /// smarm::rt::Config::new().stack_size(usize::MAX); // larger than any stack can be
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Config {
         if let Err(e) = check_stack_size(bytes) {
             panic!("smarm: Config::stack_size({bytes}): {e}");
@@ -187,6 +225,18 @@ impl Config {
     ///
     /// # Panics
     /// If `n` is above 1024.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::rt::{self, Config};
+    ///
+    /// // One worker and no hand-off: a green thread in a blocking std call holds up the rest,
+    /// // so this runtime is for code that never makes one.
+    /// let config = Config::new().workers(1).max_extra_workers(0);
+    /// let v = rt::run(config, || smarm::thread::spawn(|| "fine").join().unwrap());
+    /// assert_eq!(v, "fine");
+    /// ```
     pub fn max_extra_workers(mut self, n: usize) -> Config {
         assert!(
             n <= MAX_EXTRA_WORKERS,
@@ -202,6 +252,27 @@ impl Config {
     ///
     /// # Panics
     /// If `d` is longer than an hour.
+    ///
+    /// # Examples
+    ///
+    /// On one worker, a green thread blocks its OS thread in a std channel's `recv`; the green thread
+    /// that would wake it is queued behind it on the same worker. After the threshold the monitor
+    /// hands the queue to an extra worker, which runs the sender:
+    ///
+    /// ```
+    /// use smarm::rt::{self, Config};
+    /// use std::time::Duration;
+    ///
+    /// let config = Config::new().workers(1).blocking_threshold(Duration::from_millis(1));
+    /// let got = rt::run(config, || {
+    ///     let (tx, rx) = std::sync::mpsc::channel(); // std's: blocks the worker, not just the thread
+    ///     let blocked = smarm::thread::spawn(move || rx.recv().unwrap());
+    ///     let sender = smarm::thread::spawn(move || tx.send(7).unwrap());
+    ///     sender.join().unwrap();
+    ///     blocked.join().unwrap()
+    /// });
+    /// assert_eq!(got, 7);
+    /// ```
     pub fn blocking_threshold(mut self, d: Duration) -> Config {
         assert!(
             d <= MAX_PERIOD,
@@ -216,6 +287,32 @@ impl Config {
     ///
     /// # Panics
     /// If `d` is zero or longer than an hour.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::rt::{self, Config};
+    /// use std::time::Duration;
+    ///
+    /// let config = Config::new().workers(2).timeslice(Duration::from_millis(1));
+    /// let sum = rt::run(config, || {
+    ///     smarm::thread::spawn(|| {
+    ///         let mut x = 0u64;
+    ///         for i in 0..100_000u64 {
+    ///             x = x.wrapping_add(i);
+    ///             smarm::check!(); // a preemption check in a loop that never allocates
+    ///         }
+    ///         x
+    ///     })
+    ///     .join()
+    ///     .unwrap()
+    /// });
+    /// assert_eq!(sum, (0..100_000u64).sum());
+    /// ```
+    ///
+    /// ```should_panic
+    /// smarm::rt::Config::new().timeslice(std::time::Duration::ZERO);
+    /// ```
     pub fn timeslice(mut self, d: Duration) -> Config {
         assert!(
             !d.is_zero() && d <= MAX_PERIOD,
@@ -230,6 +327,22 @@ impl Config {
     ///
     /// # Panics
     /// If `n` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::rt::{self, Config};
+    ///
+    /// // Look at the clock at every 16th allocation or `check!()` instead of every 128th.
+    /// let v = rt::run(Config::new().preempt_interval(16), || {
+    ///     smarm::thread::spawn(|| (0..1000).map(|i| vec![i; 4]).count()).join().unwrap()
+    /// });
+    /// assert_eq!(v, 1000);
+    /// ```
+    ///
+    /// ```should_panic
+    /// smarm::rt::Config::new().preempt_interval(0);
+    /// ```
     pub fn preempt_interval(mut self, n: u32) -> Config {
         assert!(
             n > 0,
@@ -294,6 +407,8 @@ impl Config {
     /// Perfetto and `chrome://tracing` open; the file is complete when [`run`](crate::rt::run)
     /// returns. One trace is recorded at a time per process: if one is already being recorded
     /// (`SMARM_TRACE`, or another `run`), this runtime's events go to that one instead.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("smarm-doc-{}.json", std::process::id()));

@@ -23,6 +23,25 @@ use crate::rt::pid;
 use crate::rt::task::ThreadId;
 
 /// What a green thread was doing when the dump saw it.
+///
+/// `Display` prints `running`, `runnable` or `parked on <reason>`.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{ThreadState, WaitReason};
+///
+/// assert_eq!(ThreadState::Running.to_string(), "running");
+/// assert_eq!(ThreadState::Parked(WaitReason::Sleep).to_string(), "parked on sleep");
+///
+/// // The main green thread of a runtime is running while it takes the dump.
+/// smarm::rt::run(smarm::rt::Config::new(), || {
+///     let me = smarm::actor::self_pid().unwrap();
+///     let dump = smarm::rt::dump();
+///     let info = dump.threads.iter().find(|t| t.pid == me).unwrap();
+///     assert_eq!(info.state, ThreadState::Running);
+/// });
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum ThreadState {
     /// Running on a worker.
@@ -44,6 +63,29 @@ impl fmt::Display for ThreadState {
 }
 
 /// One green thread in a [`Dump`].
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{self, ThreadState, WaitReason};
+///
+/// let (tx, rx) = smarm::sync::mpsc::channel::<()>();
+/// let (pid, h) = smarm::actor::spawn(move || rx.recv().unwrap());
+///
+/// // Wait until the dump shows the thread parked on its channel.
+/// let info = loop {
+///     let found = rt::dump().threads.into_iter().find(|t| t.pid == pid);
+///     match found {
+///         Some(t) if t.state == ThreadState::Parked(WaitReason::Channel) => break t,
+///         _ => smarm::thread::yield_now(),
+///     }
+/// };
+/// assert_eq!(info.id, h.thread().id());
+/// assert_eq!(info.name, None);
+///
+/// tx.send(()).unwrap();
+/// h.join().unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ThreadInfo {
@@ -58,6 +100,26 @@ pub struct ThreadInfo {
 }
 
 /// Every live green thread of the process, from [`dump`]. `Display` prints one line per thread.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt;
+///
+/// let (tx, rx) = smarm::sync::mpsc::channel::<()>();
+/// let h = smarm::thread::Builder::new()
+///     .name("dumped".into())
+///     .spawn(move || rx.recv().unwrap())
+///     .unwrap();
+///
+/// let dump = rt::dump();
+/// assert!(dump.threads.iter().any(|t| t.name.as_deref() == Some("dumped")));
+/// let text = dump.to_string(); // "smarm: N live green threads", then one line per thread
+/// assert!(text.starts_with("smarm: ") && text.contains("'dumped'"));
+///
+/// tx.send(()).unwrap();
+/// h.join().unwrap();
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Dump {
@@ -84,6 +146,8 @@ impl fmt::Display for Dump {
 
 /// Lists every live green thread of the process with its Pid, id, name, and state — for a
 /// parked thread, what it waits on.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::rt::{self, ThreadState, WaitReason};
@@ -151,9 +215,12 @@ extern "C" fn on_sigquit(_: libc::c_int) {
 /// The handler only writes a byte to a pipe; a helper OS thread named `smarm-dump` reads it and
 /// prints, so nothing unsafe runs in signal context.
 ///
-/// ```no_run
+/// # Examples
+///
+/// ```
 /// smarm::rt::install_dump_on_sigquit().unwrap();
-/// // ... `kill -QUIT <pid>` prints every live green thread and what it waits on.
+/// // From now on `kill -QUIT <pid>` prints every live green thread and what it waits on.
+/// smarm::rt::install_dump_on_sigquit().unwrap(); // a second call does nothing
 /// ```
 pub fn install_dump_on_sigquit() -> io::Result<()> {
     static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);

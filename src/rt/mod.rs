@@ -41,6 +41,8 @@ pub use stats::{Stats, WorkerStats, stats};
 /// Without `run`, smarm starts a global runtime lazily on first use, so `smarm::thread::spawn`
 /// works from a plain `main` or `#[test]` as well.
 ///
+/// # Examples
+///
 /// ```
 /// use smarm::rt::{run, Config};
 /// use std::sync::atomic::{AtomicUsize, Ordering};

@@ -71,6 +71,26 @@ impl WaitKind {
 
 /// What a parked green thread waits on, as [`crate::rt::dump`] shows it. Recorded by the caller
 /// of the park with one relaxed byte store on the thread's task (no allocation, no fence).
+///
+/// `Display` prints [`as_str`](WaitReason::as_str).
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{self, ThreadState, WaitReason};
+/// use std::time::Duration;
+///
+/// let (pid, h) = smarm::actor::spawn(|| smarm::thread::sleep(Duration::from_millis(50)));
+/// let reason = loop {
+///     match rt::dump().threads.iter().find(|t| t.pid == pid).map(|t| t.state) {
+///         Some(ThreadState::Parked(r)) => break r,
+///         Some(_) => smarm::thread::yield_now(),
+///         None => unreachable!("it sleeps for 50 ms"),
+///     }
+/// };
+/// assert_eq!(reason, WaitReason::Sleep);
+/// h.join().unwrap();
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 #[repr(u8)]
 #[non_exhaustive]
@@ -114,6 +134,15 @@ impl WaitReason {
     }
 
     /// A short lower-case word for dumps and traces: `join`, `lock`, `channel`, ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::rt::WaitReason;
+    ///
+    /// assert_eq!(WaitReason::Channel.as_str(), "channel");
+    /// assert_eq!(WaitReason::Io.to_string(), WaitReason::Io.as_str());
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             WaitReason::Join => "join",

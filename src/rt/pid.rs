@@ -19,6 +19,8 @@ use crate::rt::task::Task;
 /// stops resolving ([`smarm::actor::is_alive`](crate::actor::is_alive) turns `false`). `Debug`
 /// and `Display` print Erlang's shape, `<0.index.generation>`.
 ///
+/// # Examples
+///
 /// ```
 /// let (pid, h) = smarm::actor::spawn(|| smarm::actor::self_pid());
 /// assert_eq!(h.join().unwrap(), Some(pid));
@@ -32,10 +34,33 @@ pub struct Pid {
 
 impl Pid {
     /// The slot index (reused by later green threads once this one has ended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (pid, h) = smarm::actor::spawn(|| ());
+    /// h.join().unwrap();
+    /// // Once it has ended, another green thread may take the same index, never the same Pid.
+    /// let (next, h) = smarm::actor::spawn(|| ());
+    /// h.join().unwrap();
+    /// assert_ne!(next, pid);
+    /// if next.index() == pid.index() {
+    ///     assert_ne!(next.generation(), pid.generation());
+    /// }
+    /// ```
     pub fn index(&self) -> u32 {
         self.index
     }
     /// The slot's generation when this green thread took it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (pid, h) = smarm::actor::spawn(|| ());
+    /// let shown = format!("{pid}");
+    /// assert_eq!(shown, format!("<0.{}.{}>", pid.index(), pid.generation()));
+    /// h.join().unwrap();
+    /// ```
     pub fn generation(&self) -> u32 {
         self.generation
     }

@@ -151,6 +151,8 @@ fn slow_check() {
 /// Install it with one line (or enable the `preempt` cargo feature, which installs
 /// `PreemptingAllocator<System>`); wrap another allocator the same way:
 ///
+/// # Examples
+///
 /// ```
 /// # #[cfg(not(feature = "preempt"))]
 /// #[global_allocator]
@@ -171,6 +173,26 @@ pub struct PreemptingAllocator<A: GlobalAlloc = System> {
 
 impl<A: GlobalAlloc> PreemptingAllocator<A> {
     /// Wraps `inner`.
+    ///
+    /// # Examples
+    ///
+    /// It is an ordinary [`GlobalAlloc`]: installed with `#[global_allocator]` (see above), or called
+    /// directly.
+    ///
+    /// ```
+    /// use smarm::PreemptingAllocator;
+    /// use std::alloc::{GlobalAlloc, Layout, System};
+    ///
+    /// static ALLOC: PreemptingAllocator<System> = PreemptingAllocator::new(System);
+    ///
+    /// let layout = Layout::new::<[u64; 4]>();
+    /// // SAFETY: a non-zero-sized layout; the block is freed with the same layout.
+    /// unsafe {
+    ///     let p = ALLOC.alloc(layout);
+    ///     assert!(!p.is_null());
+    ///     ALLOC.dealloc(p, layout);
+    /// }
+    /// ```
     pub const fn new(inner: A) -> PreemptingAllocator<A> {
         PreemptingAllocator { inner }
     }
@@ -211,6 +233,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for PreemptingAllocator<A> {
 /// queue stays where it is). Nests; may be held across smarm blocking calls (it belongs to the
 /// green thread, not to the OS thread). On an OS thread it does nothing.
 ///
+/// # Examples
+///
 /// ```
 /// let _quiet = smarm::NoPreempt::new();
 /// // latency-critical work here keeps its worker's queue with it
@@ -222,6 +246,17 @@ pub struct NoPreempt {
 
 impl NoPreempt {
     /// Disables preemption reports for the current green thread until dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = smarm::thread::spawn(|| {
+    ///     let _guard = smarm::NoPreempt::new();
+    ///     // This loop keeps its worker's queue with it, however long it runs.
+    ///     (0..10_000u64).map(|i| i * i).sum::<u64>()
+    /// });
+    /// assert_eq!(h.join().unwrap(), (0..10_000u64).map(|i| i * i).sum());
+    /// ```
     pub fn new() -> NoPreempt {
         let task = sched::current_task();
         if let Some(t) = task {
@@ -265,6 +300,8 @@ pub fn check_point() {
 /// A preemption check for loops that never allocate: every `interval`-th call looks at the clock
 /// and, if the running green thread's timeslice is spent, hands its worker's queue to another
 /// worker (the green thread itself keeps running). Costs a thread-local countdown per call.
+///
+/// # Examples
 ///
 /// ```
 /// let h = smarm::thread::spawn(|| {

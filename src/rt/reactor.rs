@@ -619,6 +619,8 @@ impl<T: AsRawFd> Drop for Source<T> {
 /// Works for any fd epoll can watch (sockets, pipes, eventfds, terminals), whoever owns it; the
 /// fd's own mode is not changed. A timeout is an error of kind [`io::ErrorKind::TimedOut`].
 ///
+/// # Examples
+///
 /// ```
 /// use std::io::Write;
 /// use std::os::fd::AsFd;
@@ -636,6 +638,8 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
 
 /// Blocks the calling thread until `fd` is writable (or has an error or hang-up pending), or
 /// `timeout` passes; see [`wait_readable`].
+///
+/// # Examples
 ///
 /// ```
 /// use std::os::fd::AsFd;

@@ -33,6 +33,8 @@ impl WorkerCounters {
 
 /// A snapshot of a runtime's counters, from [`stats`].
 ///
+/// # Examples
+///
 /// ```
 /// let before = smarm::rt::stats();
 /// smarm::thread::spawn(|| smarm::thread::yield_now()).join().unwrap();
@@ -78,6 +80,24 @@ pub struct Stats {
 }
 
 /// One worker's counters, part of [`Stats`].
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{self, Config};
+///
+/// rt::run(Config::new().workers(2), || {
+///     let hs: Vec<_> = (0..10).map(|_| smarm::thread::spawn(|| ())).collect();
+///     hs.into_iter().for_each(|h| h.join().unwrap());
+///
+///     let s = rt::stats();
+///     assert!(s.workers.len() >= 2); // the base workers, then extra workers' slots
+///     // Every green thread was spawned on some worker or from outside the workers.
+///     let per_worker: u64 = s.workers.iter().map(|w| w.spawned).sum();
+///     assert_eq!(per_worker + s.spawned_outside, s.spawned);
+///     assert!(s.spawned >= 11); // `run`'s own main green thread and the ten
+/// });
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerStats {
@@ -101,6 +121,18 @@ pub struct WorkerStats {
 /// A snapshot of the counters of the runtime the caller belongs to: the one running the calling
 /// green thread, or the global runtime when called from a plain OS thread (which starts it if it
 /// has not started yet).
+///
+/// # Examples
+///
+/// From a plain OS thread, the global runtime's counters:
+///
+/// ```
+/// let h = smarm::thread::spawn(|| smarm::thread::sleep(std::time::Duration::from_millis(1)));
+/// h.join().unwrap();
+/// let s = smarm::rt::stats();
+/// assert!(s.spawned >= 1 && s.parks >= 1); // the sleep parked the green thread
+/// assert!(["wrfsbase", "arch_prctl"].contains(&s.tls_switch));
+/// ```
 pub fn stats() -> Stats {
     sched::with_current_rt(snapshot)
 }
