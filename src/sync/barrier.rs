@@ -10,6 +10,11 @@ use crate::rt::waitlist::{Node, WaitList};
 /// A rendezvous point for a fixed number of threads, as `std::sync::Barrier`. Reusable: once
 /// `n` threads have met, the next `n` calls form a new round.
 ///
+/// Threads that wait at the barrier park (on a green thread, blocking the green thread and not
+/// its worker), so a barrier for far more threads than there are workers is fine.
+///
+/// # Examples
+///
 /// ```
 /// use smarm::sync::{Arc, Barrier};
 /// use smarm::thread;
@@ -30,18 +35,58 @@ pub struct Barrier {
     waiting: WaitList<usize>,
 }
 
-/// What [`Barrier::wait`] returns, as `std::sync::BarrierWaitResult`.
+/// A `BarrierWaitResult` is returned by [`Barrier::wait`] when all threads in the barrier have
+/// rendezvoused, as `std::sync::BarrierWaitResult`.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::Barrier;
+///
+/// let barrier = Barrier::new(1);
+/// let barrier_wait_result = barrier.wait();
+/// assert!(barrier_wait_result.is_leader());
+/// ```
 pub struct BarrierWaitResult(bool);
 
 impl BarrierWaitResult {
-    /// `true` for exactly one thread of each round: the one whose arrival released the others.
+    /// Returns `true` if this thread is the "leader thread" for the call to [`Barrier::wait`]:
+    /// exactly one thread of each round is, the one whose arrival released the others.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, Barrier};
+    /// use smarm::thread;
+    ///
+    /// let barrier = Arc::new(Barrier::new(2));
+    /// let b = Arc::clone(&barrier);
+    /// let other = thread::spawn(move || b.wait().is_leader());
+    /// let mine = barrier.wait().is_leader();
+    /// // One of the two, whichever arrived last.
+    /// assert!(mine != other.join().unwrap());
+    /// ```
     pub fn is_leader(&self) -> bool {
         self.0
     }
 }
 
 impl Barrier {
-    /// A barrier for `n` threads. `n` of 0 or 1 never blocks, and every caller is a leader.
+    /// Creates a new barrier that can block a given number of threads. `n` of 0 or 1 never
+    /// blocks, and every caller is a leader.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Barrier;
+    ///
+    /// let barrier = Barrier::new(10);
+    /// # drop(barrier);
+    ///
+    /// // `const`: a barrier can be a `static`.
+    /// static ALONE: Barrier = Barrier::new(1);
+    /// assert!(ALONE.wait().is_leader());
+    /// ```
     pub const fn new(n: usize) -> Barrier {
         Barrier {
             n,
@@ -49,7 +94,38 @@ impl Barrier {
         }
     }
 
-    /// Blocks until `n` threads (this one included) have called `wait` in this round.
+    /// Blocks the current thread until all threads have rendezvoused here: until `n` threads
+    /// (this one included) have called `wait` in this round, as `std::sync::Barrier::wait`.
+    ///
+    /// Barriers are re-usable after all threads have rendezvoused once. A single (arbitrary)
+    /// thread receives a [`BarrierWaitResult`] that returns `true` from
+    /// [`BarrierWaitResult::is_leader`]; all other threads receive `false`. A green thread that
+    /// waits blocks itself, not its worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::{Arc, Barrier, Mutex};
+    /// use smarm::thread;
+    ///
+    /// let n = 10;
+    /// let barrier = Arc::new(Barrier::new(n));
+    /// let arrived = Arc::new(Mutex::new(0));
+    /// let handles: Vec<_> = (0..n)
+    ///     .map(|_| {
+    ///         let (b, arrived) = (Arc::clone(&barrier), Arc::clone(&arrived));
+    ///         thread::spawn(move || {
+    ///             *arrived.lock().unwrap() += 1;
+    ///             b.wait();
+    ///             // Nobody passes the barrier before everybody has arrived.
+    ///             *arrived.lock().unwrap()
+    ///         })
+    ///     })
+    ///     .collect();
+    /// for h in handles {
+    ///     assert_eq!(h.join().unwrap(), n);
+    /// }
+    /// ```
     pub fn wait(&self) -> BarrierWaitResult {
         let mut locked = self.waiting.lock();
         *locked += 1;

@@ -16,7 +16,13 @@ enum Data<T, F> {
     Poisoned,
 }
 
-/// A value initialised on first access, as `std::sync::LazyLock`.
+/// A value which is initialised on the first access, as `std::sync::LazyLock`.
+///
+/// The first thread to access it runs the initialiser; the others that need the value meanwhile
+/// park until it is ready (a green thread blocks, not its worker). If the initialiser panics,
+/// the lock is poisoned and every later access panics, as std's. Typically a `static`.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::sync::LazyLock;
@@ -43,7 +49,18 @@ fn poisoned() -> ! {
 }
 
 impl<T, F: FnOnce() -> T> LazyLock<T, F> {
-    /// A lazy value that `f` will compute on first access.
+    /// Creates a new lazy value with the given initialising function. A `const fn`, for use in a
+    /// `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::LazyLock;
+    ///
+    /// let hello = "Hello, World!".to_string();
+    /// let lazy = LazyLock::new(|| hello.to_uppercase());
+    /// assert_eq!(&*lazy, "HELLO, WORLD!");
+    /// ```
     pub const fn new(f: F) -> LazyLock<T, F> {
         LazyLock {
             once: Once::new(),
@@ -51,10 +68,23 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         }
     }
 
-    /// Computes the value if needed (blocking while another thread computes it) and returns it.
+    /// Forces the evaluation of this lazy value and returns a reference to the result. This is
+    /// equivalent to the `Deref` impl, but is explicit. Blocks while another thread computes the
+    /// value.
     ///
     /// # Panics
+    ///
     /// If the initialiser panicked, now or before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::LazyLock;
+    ///
+    /// let lazy = LazyLock::new(|| 92);
+    /// assert_eq!(LazyLock::force(&lazy), &92);
+    /// assert_eq!(&*lazy, &92);
+    /// ```
     pub fn force(this: &LazyLock<T, F>) -> &T {
         this.once.call_once_force(|_| {
             // SAFETY: only the `Once`'s single runner touches `data` before it completes.
@@ -71,10 +101,24 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         }
     }
 
-    /// Computes the value if needed and returns it mutably; no locking, as `&mut` is exclusive.
+    /// Forces the evaluation of this lazy value and returns a mutable reference to the result;
+    /// no locking, as `&mut` is exclusive.
     ///
     /// # Panics
+    ///
     /// If the initialiser panicked, now or before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::LazyLock;
+    ///
+    /// let mut lazy = LazyLock::new(|| 92);
+    /// let p = LazyLock::force_mut(&mut lazy);
+    /// assert_eq!(*p, 92);
+    /// *p = 44;
+    /// assert_eq!(*lazy, 44);
+    /// ```
     pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
         let data = this.data.get_mut();
         if let Data::Uninit(_) = data {
@@ -91,7 +135,19 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         }
     }
 
-    /// The value if it has been computed; never blocks.
+    /// Returns a reference to the value if it has been computed, or `None` if not (or if it is
+    /// being computed right now). Never blocks and never runs the initialiser.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::LazyLock;
+    ///
+    /// let lazy = LazyLock::new(|| 92);
+    /// assert_eq!(LazyLock::get(&lazy), None);
+    /// let _ = LazyLock::force(&lazy);
+    /// assert_eq!(LazyLock::get(&lazy), Some(&92));
+    /// ```
     pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
         if !this.once.is_completed() {
             return None;
@@ -103,7 +159,20 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         }
     }
 
-    /// The value, mutably, if it has been computed.
+    /// Returns a mutable reference to the value if it has been computed, or `None` if not.
+    /// Never runs the initialiser.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::LazyLock;
+    ///
+    /// let mut lazy = LazyLock::new(|| 92);
+    /// assert_eq!(LazyLock::get_mut(&mut lazy), None);
+    /// let _ = LazyLock::force(&lazy);
+    /// *LazyLock::get_mut(&mut lazy).unwrap() = 44;
+    /// assert_eq!(*lazy, 44);
+    /// ```
     pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
         match this.data.get_mut() {
             Data::Init(v) => Some(v),

@@ -22,7 +22,14 @@ const COMPLETE: u32 = 3;
 const STATE: u32 = 3;
 const QUEUED: u32 = 4;
 
-/// A one-time global initialisation, as `std::sync::Once`.
+/// A synchronization primitive which can be used to run a one-time global initialisation, as
+/// `std::sync::Once`. Useful for one-time initialisation for FFI or related functionality.
+///
+/// One thread runs the initialiser; the others that call meanwhile park until it is done (a
+/// green thread blocks, not its worker). For a value, [`OnceLock`](super::OnceLock) and
+/// [`LazyLock`](super::LazyLock) are usually what you want.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::sync::Once;
@@ -46,7 +53,18 @@ pub struct Once {
     waiters: WaitList<()>,
 }
 
-/// What a [`Once::call_once_force`] closure is told, as `std::sync::OnceState`.
+/// State yielded to [`Once::call_once_force`]'s closure parameter, as `std::sync::OnceState`.
+/// The state can be used to query the poison status of the [`Once`].
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::Once;
+///
+/// let once = Once::new();
+/// once.call_once_force(|state| assert!(!state.is_poisoned()));
+/// assert!(once.is_completed());
+/// ```
 pub struct OnceState {
     poisoned: bool,
     /// std's carries a `Cell`: `Send` but neither `Sync` nor `RefUnwindSafe`; so is ours.
@@ -54,7 +72,41 @@ pub struct OnceState {
 }
 
 impl OnceState {
-    /// Whether an earlier initialiser of this `Once` panicked.
+    /// Returns `true` if the associated [`Once`] was poisoned prior to the invocation of the
+    /// closure passed to [`Once::call_once_force`]: if an earlier initialiser panicked.
+    ///
+    /// # Examples
+    ///
+    /// A poisoned `Once`:
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    /// use smarm::thread;
+    ///
+    /// static INIT: Once = Once::new();
+    ///
+    /// // poison the once
+    /// let handle = thread::spawn(|| {
+    ///     INIT.call_once(|| panic!());
+    /// });
+    /// assert!(handle.join().is_err());
+    ///
+    /// INIT.call_once_force(|state| {
+    ///     assert!(state.is_poisoned());
+    /// });
+    /// ```
+    ///
+    /// An unpoisoned `Once`:
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    ///
+    /// static INIT: Once = Once::new();
+    ///
+    /// INIT.call_once_force(|state| {
+    ///     assert!(!state.is_poisoned());
+    /// });
+    /// ```
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
@@ -79,7 +131,16 @@ impl Drop for Completion<'_> {
 }
 
 impl Once {
-    /// A new `Once`, not yet run.
+    /// Creates a new `Once` value, not yet run. A `const fn`, for use in a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    ///
+    /// static START: Once = Once::new();
+    /// assert!(!START.is_completed());
+    /// ```
     #[allow(clippy::new_without_default)] // std's `Once` has no `Default` either
     pub const fn new() -> Once {
         Once {
@@ -91,9 +152,37 @@ impl Once {
     /// Runs `f` if no initialiser has completed yet; otherwise (or once the one running now
     /// completes) returns at once. Every effect of the completed initialiser is visible after.
     ///
+    /// Performs an initialisation routine once and only once, as `std::sync::Once::call_once`.
+    /// Threads that call while another runs the routine park until it is done (a green thread
+    /// blocks, not its worker).
+    ///
     /// # Panics
+    ///
     /// If an earlier initialiser panicked (the `Once` is poisoned), with std's message; a panic
     /// in `f` poisons the `Once` and propagates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    /// use smarm::sync::atomic::{AtomicUsize, Ordering};
+    /// use smarm::thread;
+    ///
+    /// static INIT: Once = Once::new();
+    /// static RUNS: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// let hs: Vec<_> = (0..8)
+    ///     .map(|_| {
+    ///         thread::spawn(|| {
+    ///             INIT.call_once(|| {
+    ///                 RUNS.fetch_add(1, Ordering::Relaxed);
+    ///             })
+    ///         })
+    ///     })
+    ///     .collect();
+    /// hs.into_iter().for_each(|h| h.join().unwrap());
+    /// assert_eq!(RUNS.load(Ordering::Relaxed), 1);
+    /// ```
     #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
         if self.is_completed() {
@@ -105,8 +194,41 @@ impl Once {
         });
     }
 
-    /// [`call_once`](Self::call_once), but also runs on a poisoned `Once`; the closure is told
-    /// whether it was poisoned.
+    /// Performs the same function as [`call_once`](Self::call_once) except ignores poisoning,
+    /// as `std::sync::Once::call_once_force`: it also runs on a poisoned `Once`, and the closure
+    /// is told (through [`OnceState`]) whether it was poisoned.
+    ///
+    /// If the closure panics, the `Once` stays poisoned; if it returns, the `Once` is complete.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    /// use smarm::thread;
+    ///
+    /// static INIT: Once = Once::new();
+    ///
+    /// // poison the once
+    /// let handle = thread::spawn(|| {
+    ///     INIT.call_once(|| panic!());
+    /// });
+    /// assert!(handle.join().is_err());
+    ///
+    /// // poisoning propagates
+    /// let handle = thread::spawn(|| {
+    ///     INIT.call_once(|| {});
+    /// });
+    /// assert!(handle.join().is_err());
+    ///
+    /// // call_once_force will still run and reset the poisoned state
+    /// INIT.call_once_force(|state| {
+    ///     assert!(state.is_poisoned());
+    /// });
+    ///
+    /// // once any success happens, we stop propagating the poison
+    /// INIT.call_once(|| {});
+    /// assert!(INIT.is_completed());
+    /// ```
     pub fn call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
         if self.is_completed() {
             return;
@@ -117,21 +239,79 @@ impl Once {
         });
     }
 
-    /// Whether an initialiser has completed (without panicking).
+    /// Returns `true` if some [`call_once`](Self::call_once) call has completed successfully
+    /// (without panicking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    /// use smarm::thread;
+    ///
+    /// static INIT: Once = Once::new();
+    ///
+    /// assert!(!INIT.is_completed());
+    /// let handle = thread::spawn(|| {
+    ///     INIT.call_once(|| panic!());
+    /// });
+    /// assert!(handle.join().is_err());
+    /// assert!(!INIT.is_completed()); // poisoned, not completed
+    ///
+    /// INIT.call_once_force(|_| {});
+    /// assert!(INIT.is_completed());
+    /// ```
     #[inline]
     pub fn is_completed(&self) -> bool {
         self.state.load(Ordering::Acquire) & STATE == COMPLETE
     }
 
-    /// Blocks until an initialiser has completed.
+    /// Blocks the current thread until initialisation has completed, as
+    /// `std::sync::Once::wait`; does not run anything itself. A green thread parks (its worker
+    /// runs others, the initialiser perhaps).
     ///
     /// # Panics
+    ///
     /// If the `Once` is poisoned, as std does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    /// use smarm::thread;
+    ///
+    /// static READY: Once = Once::new();
+    ///
+    /// let waiter = thread::spawn(|| {
+    ///     READY.wait();
+    ///     READY.is_completed()
+    /// });
+    /// READY.call_once(|| {});
+    /// assert!(waiter.join().unwrap());
+    /// ```
     pub fn wait(&self) {
         self.wait_complete(false);
     }
 
-    /// Blocks until an initialiser has completed, waiting through a poisoned state.
+    /// Blocks the current thread until initialisation has completed, ignoring poisoning, as
+    /// `std::sync::Once::wait_force`: a poisoned `Once` is waited on until a
+    /// [`call_once_force`](Self::call_once_force) completes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::Once;
+    /// use smarm::thread;
+    ///
+    /// static INIT: Once = Once::new();
+    ///
+    /// // poison the once
+    /// assert!(thread::spawn(|| INIT.call_once(|| panic!())).join().is_err());
+    ///
+    /// let waiter = thread::spawn(|| INIT.wait_force());
+    /// INIT.call_once_force(|state| assert!(state.is_poisoned()));
+    /// waiter.join().unwrap();
+    /// assert!(INIT.is_completed());
+    /// ```
     pub fn wait_force(&self) {
         self.wait_complete(true);
     }

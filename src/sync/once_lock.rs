@@ -9,7 +9,13 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::Once;
 
-/// A thread-safe cell that can be written only once, as `std::sync::OnceLock`.
+/// A synchronization primitive which can nominally be written to only once, as
+/// `std::sync::OnceLock`: a thread-safe cell for a value computed once.
+///
+/// Exactly one initialiser runs; threads that need the value meanwhile park until it is written
+/// (a green thread blocks, not its worker). Reading a written value never blocks.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::sync::OnceLock;
@@ -42,7 +48,16 @@ impl<T: RefUnwindSafe + UnwindSafe> RefUnwindSafe for OnceLock<T> {}
 impl<T: UnwindSafe> UnwindSafe for OnceLock<T> {}
 
 impl<T> OnceLock<T> {
-    /// A new empty cell.
+    /// Creates a new uninitialised cell. A `const fn`, for use in a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    ///
+    /// static CELL: OnceLock<u32> = OnceLock::new();
+    /// assert!(CELL.get().is_none());
+    /// ```
     pub const fn new() -> OnceLock<T> {
         OnceLock {
             once: Once::new(),
@@ -51,7 +66,19 @@ impl<T> OnceLock<T> {
         }
     }
 
-    /// The value, if it has been written; never blocks.
+    /// Gets the reference to the underlying value, or `None` if the cell is uninitialised or
+    /// being initialised. Never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    ///
+    /// let cell = OnceLock::new();
+    /// assert_eq!(cell.get(), None);
+    /// cell.set(92).unwrap();
+    /// assert_eq!(cell.get(), Some(&92));
+    /// ```
     #[inline]
     pub fn get(&self) -> Option<&T> {
         if self.once.is_completed() {
@@ -63,7 +90,21 @@ impl<T> OnceLock<T> {
         }
     }
 
-    /// The value, mutably, if it has been written.
+    /// Gets the mutable reference to the underlying value, or `None` if the cell is
+    /// uninitialised. No synchronisation: `&mut self` is exclusive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    ///
+    /// let mut cell = OnceLock::from(String::from("hello"));
+    /// cell.get_mut().unwrap().push_str(", world");
+    /// assert_eq!(cell.get().unwrap(), "hello, world");
+    ///
+    /// let mut empty: OnceLock<String> = OnceLock::new();
+    /// assert!(empty.get_mut().is_none());
+    /// ```
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut T> {
         if self.once.is_completed() {
@@ -73,15 +114,49 @@ impl<T> OnceLock<T> {
         }
     }
 
-    /// Blocks until the value is written, then returns it.
+    /// Blocks the current thread until the cell is initialised, then returns the value, as
+    /// `std::sync::OnceLock::wait`. A green thread parks (its worker runs others, the writer
+    /// perhaps).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    /// use smarm::thread;
+    ///
+    /// static RESULT: OnceLock<usize> = OnceLock::new();
+    ///
+    /// let reader = thread::spawn(|| *RESULT.wait() * 2);
+    /// RESULT.set(21).unwrap();
+    /// assert_eq!(reader.join().unwrap(), 42);
+    /// ```
     pub fn wait(&self) -> &T {
         self.once.wait_force();
         // SAFETY: the `Once` completed, so the value was written.
         unsafe { self.get_unchecked() }
     }
 
-    /// Writes `value` if the cell is empty; otherwise hands it back in `Err`. Blocks while
-    /// another thread is initialising the cell.
+    /// Initialises the contents of the cell to `value` if it is empty; otherwise hands `value`
+    /// back in `Err`. Blocks while another thread is initialising the cell.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    /// use smarm::thread;
+    ///
+    /// static CELL: OnceLock<i32> = OnceLock::new();
+    ///
+    /// assert!(CELL.get().is_none());
+    /// thread::spawn(|| {
+    ///     assert_eq!(CELL.set(92), Ok(()));
+    /// })
+    /// .join()
+    /// .unwrap();
+    ///
+    /// assert_eq!(CELL.set(62), Err(62));
+    /// assert_eq!(CELL.get(), Some(&92));
+    /// ```
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
         self.get_or_init(|| value.take().expect("taken once"));
@@ -91,9 +166,24 @@ impl<T> OnceLock<T> {
         }
     }
 
-    /// The value, running `f` to write it if the cell is empty. Exactly one `f` runs, even when
-    /// many threads race; if it panics, the panic propagates and the cell stays empty (the next
-    /// caller tries again).
+    /// Gets the contents of the cell, initialising it to `f()` if the cell was uninitialised.
+    ///
+    /// Exactly one `f` runs, even when many threads race; the others park until its value is
+    /// written. If `f` panics, the panic propagates and the cell stays empty (the next caller
+    /// tries again). Calling `get_or_init` on the same cell from inside `f` deadlocks, as std's
+    /// may.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    ///
+    /// let cell = OnceLock::new();
+    /// let value = cell.get_or_init(|| 92);
+    /// assert_eq!(value, &92);
+    /// let value = cell.get_or_init(|| unreachable!());
+    /// assert_eq!(value, &92);
+    /// ```
     pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
         if let Some(v) = self.get() {
             return v;
@@ -109,12 +199,41 @@ impl<T> OnceLock<T> {
         unsafe { self.get_unchecked() }
     }
 
-    /// Consumes the cell and returns its value, if any.
+    /// Consumes the `OnceLock`, returning the wrapped value, or `None` if the cell was
+    /// uninitialised.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    ///
+    /// let cell: OnceLock<String> = OnceLock::new();
+    /// assert_eq!(cell.into_inner(), None);
+    ///
+    /// let cell = OnceLock::new();
+    /// cell.set("hello".to_string()).unwrap();
+    /// assert_eq!(cell.into_inner(), Some("hello".to_string()));
+    /// ```
     pub fn into_inner(mut self) -> Option<T> {
         self.take()
     }
 
-    /// Takes the value out, leaving the cell empty.
+    /// Takes the value out of this `OnceLock`, moving it back to an uninitialised state. Has no
+    /// effect and returns `None` if the cell was uninitialised.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::OnceLock;
+    ///
+    /// let mut cell: OnceLock<String> = OnceLock::new();
+    /// assert_eq!(cell.take(), None);
+    ///
+    /// let mut cell = OnceLock::new();
+    /// cell.set("hello".to_string()).unwrap();
+    /// assert_eq!(cell.take(), Some("hello".to_string()));
+    /// assert_eq!(cell.get(), None);
+    /// ```
     pub fn take(&mut self) -> Option<T> {
         if self.once.is_completed() {
             self.once = Once::new();
