@@ -13,6 +13,23 @@
 //! assert_eq!(sum, 999 * 1000);
 //! ```
 //!
+//! What is here:
+//!
+//! - The std mirror — the same names, signatures and behaviour as std's, on green threads:
+//!   [`thread`] (`spawn`, `Builder`, `scope`, `park`, `sleep`, ...), [`sync`] (`Mutex`,
+//!   `RwLock`, `Condvar`, `Barrier`, `Once`, `OnceLock`, `LazyLock`, [`sync::mpsc`], and std's
+//!   `Arc`, `atomic` and poison types re-exported) and [`net`] (`TcpListener`, `TcpStream`,
+//!   `UdpSocket` on an epoll reactor). A call that would block blocks the green thread, not the
+//!   worker OS thread under it.
+//! - Beside the mirror: [`rt`] (an explicit runtime with [`rt::run`] and [`rt::Config`],
+//!   counters, a green-thread dump, [`rt::block_on_io`] for calls that block an OS thread) and
+//!   [`actor`] (Pids, monitors, supervision).
+//! - Preemption, opt-in: [`PreemptingAllocator`], [`check!`] and [`NoPreempt`] (or
+//!   `--features preempt`).
+//!
+//! Everything works from a plain OS thread too (`main`, a `#[test]`): a global runtime starts
+//! on first use, which is why the examples in these docs need no setup.
+//!
 //! Platform: x86-64 Linux with glibc (the context switch is hand-written for the SysV ABI; each
 //! green thread's thread-locals live in a TLS area laid out as glibc lays out a thread's).
 
