@@ -100,7 +100,21 @@ impl Drop for ErasedBox {
     }
 }
 
-/// A unique identifier for a running thread (green or OS), never reused in a process.
+/// A unique identifier for a running thread (green or OS), never reused in a process, as
+/// `std::thread::ThreadId` (smarm's own type: a green thread has no std `ThreadId` of its own).
+///
+/// # Examples
+///
+/// ```
+/// use smarm::thread;
+///
+/// let other = thread::spawn(|| thread::current().id()).join().unwrap();
+/// assert_ne!(thread::current().id(), other);
+/// // The id a handle reports is the one the thread sees for itself.
+/// let h = thread::spawn(|| thread::current().id());
+/// let id = h.thread().id();
+/// assert_eq!(h.join().unwrap(), id);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct ThreadId(NonZeroU64);
 
@@ -125,7 +139,18 @@ impl ThreadId {
         ThreadId(NonZeroU64::new(raw).expect("thread id space exhausted"))
     }
 
-    /// The id as a number (what `ThreadId::as_u64` returns on nightly std).
+    /// The id as a number (what `ThreadId::as_u64` returns on nightly std): unique in the
+    /// process, handy for logs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::thread;
+    ///
+    /// let a = thread::current().id().as_u64();
+    /// let b = thread::spawn(|| thread::current().id().as_u64()).join().unwrap();
+    /// assert_ne!(a, b);
+    /// ```
     pub fn as_u64(&self) -> NonZeroU64 {
         self.0
     }
