@@ -9,6 +9,21 @@
 //!
 //! The error types are std's own (`pub use`), so `Display`, `Error` and pattern matching are
 //! exactly std's, and values handed back on disconnect come back in them.
+//!
+//! ```
+//! use smarm::sync::mpsc;
+//! use smarm::thread;
+//!
+//! // Unbounded: `send` never blocks.
+//! let (tx, rx) = mpsc::channel();
+//! thread::spawn(move || tx.send(10).unwrap());
+//! assert_eq!(rx.recv().unwrap(), 10);
+//!
+//! // Bounded: `send` blocks (the green thread, not its worker) while the buffer is full.
+//! let (tx, rx) = mpsc::sync_channel(1);
+//! thread::spawn(move || (0..3).for_each(|i| tx.send(i).unwrap()));
+//! assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]);
+//! ```
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -177,17 +192,118 @@ impl<T> Chan<T> {
     }
 }
 
-/// The sending half of [`channel`], as `std::sync::mpsc::Sender`.
+/// The sending half of [`channel`], as `std::sync::mpsc::Sender`. Messages can be sent through
+/// it with [`send`](Sender::send), which never blocks.
+///
+/// It may be cloned to send from many threads (and, as std's, shared by reference: it is `Sync`
+/// when `T: Send`). The channel disconnects for the receiver once every `Sender` is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::mpsc::channel;
+/// use smarm::thread;
+///
+/// let (sender, receiver) = channel();
+/// let sender2 = sender.clone();
+///
+/// // First thread owns sender
+/// thread::spawn(move || {
+///     sender.send(1).unwrap();
+/// });
+///
+/// // Second thread owns sender2
+/// thread::spawn(move || {
+///     sender2.send(2).unwrap();
+/// });
+///
+/// let msg = receiver.recv().unwrap();
+/// let msg2 = receiver.recv().unwrap();
+///
+/// assert_eq!(3, msg + msg2);
+/// ```
 pub struct Sender<T> {
     chan: Arc<Chan<T>>,
 }
 
-/// The sending half of [`sync_channel`], as `std::sync::mpsc::SyncSender`.
+/// The sending half of [`sync_channel`], as `std::sync::mpsc::SyncSender`. Its
+/// [`send`](SyncSender::send) blocks while the channel's buffer is full; a green thread that
+/// waits to send parks, leaving its worker to others.
+///
+/// It may be cloned to send from many threads. The channel disconnects for the receiver once
+/// every `SyncSender` is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::mpsc::sync_channel;
+/// use smarm::thread;
+///
+/// // Create a sync_channel with buffer size 2
+/// let (sync_sender, receiver) = sync_channel(2);
+/// let sync_sender2 = sync_sender.clone();
+///
+/// // First thread owns sync_sender
+/// thread::spawn(move || {
+///     sync_sender.send(1).unwrap();
+///     sync_sender.send(2).unwrap();
+/// });
+///
+/// // Second thread owns sync_sender2
+/// thread::spawn(move || {
+///     sync_sender2.send(3).unwrap();
+///     // thread will now block since the buffer is full
+///     sync_sender2.send(4).unwrap();
+/// });
+///
+/// let mut msgs: Vec<i32> = receiver.iter().collect();
+/// msgs.sort();
+/// assert_eq!(msgs, [1, 2, 3, 4]);
+/// ```
 pub struct SyncSender<T> {
     chan: Arc<Chan<T>>,
 }
 
-/// The receiving half of a channel, as `std::sync::mpsc::Receiver`.
+/// The receiving half of a channel ([`channel`] or [`sync_channel`]), as
+/// `std::sync::mpsc::Receiver`.
+///
+/// Messages are received with [`recv`](Receiver::recv), which blocks the green thread (not its
+/// worker) until one arrives, or taken with [`try_recv`](Receiver::try_recv) and the iterators.
+/// There is one receiver per channel: it may be moved to another thread (`Send`), but not shared
+/// between threads (it is not `Sync`, as std's is not).
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::mpsc::channel;
+/// use smarm::thread;
+/// use std::time::Duration;
+///
+/// let (send, recv) = channel();
+///
+/// thread::spawn(move || {
+///     send.send("Hello world!").unwrap();
+///     thread::sleep(Duration::from_millis(2)); // block for a little while
+///     send.send("Delayed for 2 ms").unwrap();
+/// });
+///
+/// assert_eq!(recv.recv().unwrap(), "Hello world!"); // received immediately
+/// // Blocks until the second message arrives:
+/// assert_eq!(recv.recv().unwrap(), "Delayed for 2 ms");
+/// ```
+///
+/// A `Receiver` cannot be used from two threads at once:
+///
+/// ```compile_fail,E0277
+/// use smarm::sync::mpsc;
+/// use smarm::thread;
+///
+/// let (tx, rx) = mpsc::channel();
+/// tx.send(1).unwrap();
+/// thread::scope(|s| {
+///     s.spawn(|| rx.recv().unwrap());
+/// });
+/// ```
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
     /// One receiver, used by one thread at a time: `!Sync`, as std's.
@@ -200,6 +316,14 @@ unsafe impl<T: Send> Send for Chan<T> {}
 unsafe impl<T: Send> Sync for Chan<T> {}
 
 /// An unbounded channel, as `std::sync::mpsc::channel`: `send` never blocks.
+///
+/// Returns the [`Sender`] and [`Receiver`] halves. All data sent on the `Sender` becomes
+/// available on the `Receiver` in the same order as it was sent, and no `send` will block the
+/// calling thread; `recv` blocks until a message is available (a green thread parks, leaving
+/// its worker to others). The `Sender` can be cloned to send to the same channel multiple
+/// times, but only one `Receiver` is supported.
+///
+/// # Examples
 ///
 /// ```
 /// use smarm::sync::mpsc;
@@ -226,6 +350,46 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 
 /// A bounded channel, as `std::sync::mpsc::sync_channel`: `send` blocks while `bound` messages
 /// are buffered; with `bound == 0` every send waits until the receiver takes its message.
+///
+/// With `bound == 0` this is a *rendezvous* channel: each `send` hands its message directly to
+/// the receiver. A blocked sender parks (a green thread blocks, not its worker). Like
+/// asynchronous channels, the [`Receiver`] blocks until a message becomes available. The
+/// [`SyncSender`] can be cloned to send from many threads.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::mpsc::sync_channel;
+/// use smarm::thread;
+///
+/// let (sender, receiver) = sync_channel(1);
+///
+/// // this returns immediately
+/// sender.send(1).unwrap();
+///
+/// thread::spawn(move || {
+///     // this will block until the previous message has been received
+///     sender.send(2).unwrap();
+/// });
+///
+/// assert_eq!(receiver.recv().unwrap(), 1);
+/// assert_eq!(receiver.recv().unwrap(), 2);
+/// ```
+///
+/// A rendezvous channel:
+///
+/// ```
+/// use smarm::sync::mpsc::sync_channel;
+/// use smarm::thread;
+///
+/// let (tx, rx) = sync_channel(0);
+/// let sender = thread::spawn(move || {
+///     tx.send("handed over").unwrap(); // returns once the receiver has taken it
+///     "sent"
+/// });
+/// assert_eq!(rx.recv().unwrap(), "handed over");
+/// assert_eq!(sender.join().unwrap(), "sent");
+/// ```
 pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
     let chan = Chan::new(Some(bound));
     (
@@ -238,7 +402,27 @@ pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
 }
 
 impl<T> Sender<T> {
-    /// Sends a value; `Err` hands it back if the receiver is gone.
+    /// Attempts to send a value on this channel, returning it back if it could not be sent, as
+    /// `std::sync::mpsc::Sender::send`. Never blocks: the channel is unbounded.
+    ///
+    /// A successful send does not guarantee that the receiver will see the message (it may be
+    /// dropped first); an `Err` means the receiver is gone and the message will never be
+    /// received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc::{SendError, channel};
+    ///
+    /// let (tx, rx) = channel();
+    ///
+    /// // This send is always successful
+    /// tx.send(1).unwrap();
+    ///
+    /// // This send will fail because the receiver is gone
+    /// drop(rx);
+    /// assert_eq!(tx.send(1), Err(SendError(1)));
+    /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         self.chan.send(t, true).map_err(|e| match e {
             TrySendError::Disconnected(t) | TrySendError::Full(t) => SendError(t),
@@ -248,7 +432,28 @@ impl<T> Sender<T> {
 
 impl<T> SyncSender<T> {
     /// Sends a value, blocking while the buffer is full (or, for a rendezvous channel, until the
-    /// receiver takes it). `Err` hands it back if the receiver is gone.
+    /// receiver takes it). `Err` hands it back if the receiver is gone, as
+    /// `std::sync::mpsc::SyncSender::send`.
+    ///
+    /// A blocked sender parks: on a green thread it blocks the green thread, not the worker.
+    /// Blocked senders queue in FIFO order and are woken one at a time as room appears.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc::sync_channel;
+    /// use smarm::thread;
+    ///
+    /// // Create a rendezvous sync_channel with buffer size 0
+    /// let (sync_sender, receiver) = sync_channel(0);
+    ///
+    /// thread::spawn(move || {
+    ///     // This will wait for the receiver to take the message
+    ///     sync_sender.send(1).unwrap();
+    /// });
+    ///
+    /// assert_eq!(receiver.recv().unwrap(), 1);
+    /// ```
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         self.chan.send(t, true).map_err(|e| match e {
             TrySendError::Disconnected(t) | TrySendError::Full(t) => SendError(t),
@@ -256,14 +461,54 @@ impl<T> SyncSender<T> {
     }
 
     /// Sends without blocking: `Full` if there is no room (for a rendezvous channel: no receiver
-    /// is waiting), `Disconnected` if the receiver is gone.
+    /// is waiting), `Disconnected` if the receiver is gone, as
+    /// `std::sync::mpsc::SyncSender::try_send`. Either error hands the value back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc::{TrySendError, sync_channel};
+    ///
+    /// let (tx, rx) = sync_channel(1);
+    /// assert_eq!(tx.try_send(1), Ok(()));
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2))); // the buffer holds 1
+    /// assert_eq!(rx.recv().unwrap(), 1);
+    /// assert_eq!(tx.try_send(3), Ok(()));
+    ///
+    /// drop(rx);
+    /// assert_eq!(tx.try_send(4), Err(TrySendError::Disconnected(4)));
+    ///
+    /// // Rendezvous: nobody is waiting in `recv`, so there is no room.
+    /// let (tx, _rx) = sync_channel(0);
+    /// assert_eq!(tx.try_send(5), Err(TrySendError::Full(5)));
+    /// ```
     pub fn try_send(&self, t: T) -> Result<(), TrySendError<T>> {
         self.chan.send(t, false)
     }
 }
 
 impl<T> Receiver<T> {
-    /// Takes a message if one is ready.
+    /// Attempts to return a pending value on this receiver without blocking, as
+    /// `std::sync::mpsc::Receiver::try_recv`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if no message is ready but a sender is alive, and
+    /// [`TryRecvError::Disconnected`] once the buffer is empty and every sender is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc::{TryRecvError, channel};
+    ///
+    /// let (tx, rx) = channel::<i32>();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    ///
+    /// tx.send(1).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Ok(1)); // buffered messages outlive the senders
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         self.chan.recv(None, false).map_err(|e| match e {
             RecvTimeoutError::Timeout => TryRecvError::Empty,
@@ -271,22 +516,136 @@ impl<T> Receiver<T> {
         })
     }
 
-    /// Blocks until a message arrives; `Err` once every sender is gone and the buffer is empty.
+    /// Attempts to wait for a value on this receiver, returning an error if the corresponding
+    /// channel has hung up, as `std::sync::mpsc::Receiver::recv`.
+    ///
+    /// Blocks until a message arrives; a green thread parks, leaving its worker to others, and
+    /// a send wakes it. Messages buffered before the last sender went away are still received.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] once every sender is gone and the buffer is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc;
+    /// use smarm::thread;
+    ///
+    /// let (send, recv) = mpsc::channel();
+    /// let handle = thread::spawn(move || {
+    ///     send.send(1u8).unwrap();
+    /// });
+    ///
+    /// handle.join().unwrap();
+    ///
+    /// assert_eq!(Ok(1), recv.recv());
+    /// // The sender is gone with its thread:
+    /// assert_eq!(Err(mpsc::RecvError), recv.recv());
+    /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv(None, true).map_err(|_| RecvError)
     }
 
-    /// Like [`recv`](Self::recv), giving up after `timeout`.
+    /// Attempts to wait for a value on this receiver, returning an error if the corresponding
+    /// channel has hung up, or if it waits more than `timeout`, as
+    /// `std::sync::mpsc::Receiver::recv_timeout`.
+    ///
+    /// As [`recv`](Self::recv), with a deadline kept by the runtime's timer.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time, and
+    /// [`RecvTimeoutError::Disconnected`] once every sender is gone and the buffer is empty.
+    ///
+    /// # Examples
+    ///
+    /// Successfully receiving value before reaching the timeout:
+    ///
+    /// ```
+    /// use smarm::sync::mpsc;
+    /// use smarm::thread;
+    /// use std::time::Duration;
+    ///
+    /// let (send, recv) = mpsc::channel();
+    ///
+    /// thread::spawn(move || {
+    ///     send.send('a').unwrap();
+    /// });
+    ///
+    /// assert_eq!(recv.recv_timeout(Duration::from_secs(10)), Ok('a'));
+    /// ```
+    ///
+    /// Receiving an error upon reaching the timeout:
+    ///
+    /// ```
+    /// use smarm::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let (send, recv) = mpsc::channel::<char>();
+    ///
+    /// // `send` is alive but sends nothing.
+    /// assert_eq!(
+    ///     recv.recv_timeout(Duration::from_millis(1)),
+    ///     Err(mpsc::RecvTimeoutError::Timeout)
+    /// );
+    /// drop(send);
+    /// assert_eq!(
+    ///     recv.recv_timeout(Duration::from_millis(1)),
+    ///     Err(mpsc::RecvTimeoutError::Disconnected)
+    /// );
+    /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.chan.recv(Instant::now().checked_add(timeout), true)
     }
 
-    /// A blocking iterator over received messages; ends when every sender is gone.
+    /// Returns an iterator that will block waiting for messages, but never panic. It returns
+    /// `None` when the channel has hung up: once every sender is gone and the buffer is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc::channel;
+    /// use smarm::thread;
+    ///
+    /// let (send, recv) = channel();
+    ///
+    /// thread::spawn(move || {
+    ///     send.send(1).unwrap();
+    ///     send.send(2).unwrap();
+    ///     send.send(3).unwrap();
+    /// });
+    ///
+    /// let mut iter = recv.iter();
+    /// assert_eq!(iter.next(), Some(1));
+    /// assert_eq!(iter.next(), Some(2));
+    /// assert_eq!(iter.next(), Some(3));
+    /// assert_eq!(iter.next(), None);
+    /// ```
     pub fn iter(&self) -> Iter<'_, T> {
         Iter { rx: self }
     }
 
-    /// An iterator over the messages ready now.
+    /// Returns an iterator that will attempt to yield all pending values without blocking. It
+    /// returns `None` as soon as no message is ready, whether or not the channel has hung up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::sync::mpsc::channel;
+    ///
+    /// let (sender, receiver) = channel();
+    ///
+    /// // nothing is in the buffer yet
+    /// assert!(receiver.try_iter().next().is_none());
+    ///
+    /// sender.send(1).unwrap();
+    /// sender.send(2).unwrap();
+    /// assert_eq!(receiver.try_iter().collect::<Vec<_>>(), [1, 2]);
+    ///
+    /// // drained; `sender` is still alive, yet the iterator ends
+    /// assert!(receiver.try_iter().next().is_none());
+    /// ```
     pub fn try_iter(&self) -> TryIter<'_, T> {
         TryIter { rx: self }
     }
@@ -328,17 +687,75 @@ impl<T> Drop for Receiver<T> {
     }
 }
 
-/// Blocking iterator, as `std::sync::mpsc::Iter`.
+/// An iterator over messages on a [`Receiver`], created by [`Receiver::iter`] or by iterating
+/// over `&Receiver`, as `std::sync::mpsc::Iter`. Each `next` blocks on
+/// [`recv`](Receiver::recv); the iterator ends when the channel has hung up.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::mpsc::channel;
+/// use smarm::thread;
+///
+/// let (send, recv) = channel();
+///
+/// thread::spawn(move || {
+///     send.send(1u8).unwrap();
+///     send.send(2u8).unwrap();
+///     send.send(3u8).unwrap();
+/// });
+///
+/// let mut seen = Vec::new();
+/// for x in &recv {
+///     seen.push(x);
+/// }
+/// assert_eq!(seen, [1, 2, 3]);
+/// ```
 pub struct Iter<'a, T: 'a> {
     rx: &'a Receiver<T>,
 }
 
-/// Non-blocking iterator, as `std::sync::mpsc::TryIter`.
+/// An iterator that attempts to yield all pending values for a [`Receiver`], created by
+/// [`Receiver::try_iter`], as `std::sync::mpsc::TryIter`. It ends, without blocking, when no
+/// message is ready.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::mpsc::channel;
+///
+/// let (sender, receiver) = channel();
+/// for i in 0..3 {
+///     sender.send(i).unwrap();
+/// }
+/// let ready: Vec<i32> = receiver.try_iter().collect();
+/// assert_eq!(ready, [0, 1, 2]);
+/// ```
 pub struct TryIter<'a, T: 'a> {
     rx: &'a Receiver<T>,
 }
 
-/// Owning blocking iterator, as `std::sync::mpsc::IntoIter`.
+/// An owning iterator over messages on a [`Receiver`], created by `into_iter` (iterating over a
+/// `Receiver` by value), as `std::sync::mpsc::IntoIter`. Blocks on each message; ends when the
+/// channel has hung up.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::sync::mpsc::channel;
+/// use smarm::thread;
+///
+/// let (send, recv) = channel();
+///
+/// thread::spawn(move || {
+///     send.send(1u8).unwrap();
+///     send.send(2u8).unwrap();
+///     send.send(3u8).unwrap();
+/// });
+///
+/// let sum: u8 = recv.into_iter().sum();
+/// assert_eq!(sum, 6);
+/// ```
 pub struct IntoIter<T> {
     rx: Receiver<T>,
 }
