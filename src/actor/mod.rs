@@ -372,9 +372,10 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// let (pid, h) = smarm::actor::Builder::new().spawn(|| 1).unwrap();
-    /// assert_eq!(h.join().unwrap(), 1);
-    /// assert!(!smarm::actor::is_alive(pid));
+    /// let (pid, h) = smarm::actor::Builder::new()
+    ///     .spawn(smarm::actor::self_pid)
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap(), Some(pid)); // the thread saw the Pid it was spawned with
     /// ```
     pub fn new() -> Builder {
         Builder::default()
