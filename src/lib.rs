@@ -33,6 +33,8 @@
 //! Platform: x86-64 Linux with glibc (the context switch is hand-written for the SysV ABI; each
 //! green thread's thread-locals live in a TLS area laid out as glibc lays out a thread's).
 
+#![warn(missing_docs)]
+
 cfg_if::cfg_if! {
     if #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))] {
         pub mod net;
