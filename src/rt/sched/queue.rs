@@ -69,14 +69,29 @@
 //! failing.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+
+// Under `--cfg loom` (the lib's unit tests only: loom is a dev-dependency) the queue's atomics and
+// the injector's lock are loom's, so that `queue_loom.rs` can explore the interleavings of the real
+// code. Every other build uses std's; nothing else differs but `CAP`.
+#[cfg(all(test, loom))]
+use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+#[cfg(all(test, loom))]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(all(test, loom)))]
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex};
+#[cfg(not(all(test, loom)))]
+use std::sync::{Mutex, MutexGuard};
 
 use crate::rt::task::Task;
 
 /// Entries per ring. tokio's local queue holds 256 as well; a full ring spills half to the
 /// injector, so the size trades steal granularity against how soon a burst becomes global.
+#[cfg(not(all(test, loom)))]
 pub(crate) const CAP: usize = 256;
+/// Under loom, four: small enough that a model wraps the rings' indices and fills them.
+#[cfg(all(test, loom))]
+pub(crate) const CAP: usize = 4;
 
 #[repr(align(64))]
 struct Padded<T>(T);
@@ -500,7 +515,7 @@ impl Injector {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Task>>> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<Task>>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -542,5 +557,314 @@ impl Injector {
         }
         self.len.store(q.len(), Ordering::SeqCst);
         Some(first)
+    }
+}
+
+// Loom models of the deque, the ring and the park word: `RUSTFLAGS="--cfg loom" cargo test
+// --release --lib loom` (.ci/run). The park word's model is declared here too, as a sibling file,
+// because it shares this switch; it does not use the queue.
+#[cfg(all(test, loom))]
+#[path = "park_loom.rs"]
+mod park_loom;
+#[cfg(all(test, loom))]
+#[path = "queue_loom.rs"]
+mod queue_loom;
+
+/// Single-threaded unit tests: the orders, the overflow paths, and the owner-versus-thief races
+/// of the protocol's steps forced one interleaving at a time (loom explores the rest).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn tasks(n: usize) -> Vec<Arc<Task>> {
+        (0..n).map(|_| Arc::new(Task::new_os(None))).collect()
+    }
+
+    /// The index in `all` of `t`.
+    fn idx(all: &[Arc<Task>], t: &Arc<Task>) -> usize {
+        all.iter()
+            .position(|a| Arc::ptr_eq(a, t))
+            .expect("a task that was never pushed")
+    }
+
+    fn drain(q: &RunQueue, all: &[Arc<Task>]) -> Vec<usize> {
+        std::iter::from_fn(|| q.pop())
+            .map(|t| idx(all, &t))
+            .collect()
+    }
+
+    fn drain_injector(inj: &Injector, all: &[Arc<Task>]) -> Vec<usize> {
+        let q = RunQueue::new();
+        let mut out = Vec::new();
+        while let Some(t) = inj.pop_batch(&q, 0) {
+            out.push(idx(all, &t));
+        }
+        out
+    }
+
+    #[test]
+    fn owner_pops_newest_first() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(5));
+        for t in &all {
+            q.push(t.clone(), &inj);
+        }
+        assert_eq!(q.newest.len(), 5);
+        assert_eq!(drain(&q, &all), [4, 3, 2, 1, 0]);
+        assert!(q.is_empty() && inj.is_empty());
+    }
+
+    #[test]
+    fn thieves_take_oldest_first() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
+        for t in &all {
+            q.push(t.clone(), &inj);
+        }
+        let stolen: Vec<_> = std::iter::from_fn(|| q.newest.steal())
+            .map(|t| idx(&all, &t))
+            .collect();
+        assert_eq!(stolen, [0, 1, 2, 3]);
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn owner_and_thief_meet_in_the_middle() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
+        for t in &all {
+            q.push(t.clone(), &inj);
+        }
+        assert_eq!(idx(&all, &q.newest.steal().unwrap()), 0);
+        assert_eq!(idx(&all, &q.pop().unwrap()), 3);
+        assert_eq!(idx(&all, &q.newest.steal().unwrap()), 1);
+        assert_eq!(idx(&all, &q.pop().unwrap()), 2);
+        assert!(q.pop().is_none() && q.newest.steal().is_none());
+    }
+
+    #[test]
+    fn steal_half_of_the_deque() {
+        for (n, want) in [(1, 1), (2, 1), (3, 2), (10, 5)] {
+            let (victim, thief, inj, all) =
+                (RunQueue::new(), RunQueue::new(), Injector::new(), tasks(n));
+            for t in &all {
+                victim.push(t.clone(), &inj);
+            }
+            let first = victim.steal_into(&thief, &inj).expect("non-empty");
+            assert_eq!(idx(&all, &first), 0, "n = {n}");
+            // The rest went to the thief's deque, so it runs them newest first.
+            let expect: Vec<usize> = (1..want).rev().collect();
+            assert_eq!(drain(&thief, &all), expect, "n = {n}");
+            let expect: Vec<usize> = (want..n).rev().collect();
+            assert_eq!(drain(&victim, &all), expect, "n = {n}");
+        }
+        let (victim, thief, inj) = (RunQueue::new(), RunQueue::new(), Injector::new());
+        assert!(victim.steal_into(&thief, &inj).is_none());
+    }
+
+    #[test]
+    fn steal_prefers_the_back_ring() {
+        let (victim, thief, inj, all) =
+            (RunQueue::new(), RunQueue::new(), Injector::new(), tasks(7));
+        for t in &all[..2] {
+            victim.push(t.clone(), &inj);
+        }
+        for t in &all[2..] {
+            victim.push_back(t.clone(), &inj);
+        }
+        // Half the ring (5 → 3, rounded up): the oldest to run now, two more to the thief's ring.
+        assert_eq!(idx(&all, &victim.steal_into(&thief, &inj).unwrap()), 2);
+        assert!(thief.newest.is_empty());
+        assert_eq!(drain(&thief, &all), [3, 4]);
+        assert_eq!(drain(&victim, &all), [1, 0, 5, 6]);
+    }
+
+    /// Protocol step 2 against step 3 on the last entry, each interleaving forced by hand.
+    #[test]
+    fn last_entry_goes_to_exactly_one() {
+        // The thief reads `front` and `back`, the owner pops the entry (winning the CAS on
+        // `front`), then the thief's CAS fails.
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(1));
+        q.push(all[0].clone(), &inj);
+        let d = &q.newest;
+        let f = d.front.0.load(Ordering::Acquire);
+        assert!(d.back.0.load(Ordering::Acquire) > f);
+        assert_eq!(idx(&all, &q.pop().unwrap()), 0);
+        assert!(d.try_claim(f).is_none());
+        assert_eq!(d.front.0.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            d.back.0.load(Ordering::Relaxed),
+            1,
+            "the owner restores `back`"
+        );
+        assert!(d.is_empty() && q.pop().is_none());
+
+        // The thief claims first: the owner's pop finds the deque empty and restores `back`.
+        let (q, all) = (RunQueue::new(), tasks(1));
+        q.push(all[0].clone(), &inj);
+        let d = &q.newest;
+        let f = d.front.0.load(Ordering::Acquire);
+        assert_eq!(idx(&all, &d.try_claim(f).unwrap()), 0);
+        assert!(q.pop().is_none());
+        assert_eq!(
+            (
+                d.front.0.load(Ordering::Relaxed),
+                d.back.0.load(Ordering::Relaxed)
+            ),
+            (1, 1)
+        );
+
+        // The owner is inside step 2 (it has lowered `back`): a thief sees an empty deque.
+        let (q, all) = (RunQueue::new(), tasks(1));
+        q.push(all[0].clone(), &inj);
+        let d = &q.newest;
+        d.back.0.store(0, Ordering::Relaxed);
+        assert!(d.steal().is_none());
+        d.back.0.store(1, Ordering::Relaxed);
+        assert_eq!(idx(&all, &q.pop().unwrap()), 0);
+
+        // Two entries: a thief that read `front` before the owner popped the newest (without a
+        // CAS) still claims the oldest, and only it.
+        let (q, all) = (RunQueue::new(), tasks(2));
+        for t in &all {
+            q.push(t.clone(), &inj);
+        }
+        let d = &q.newest;
+        let f = d.front.0.load(Ordering::Acquire);
+        assert_eq!(idx(&all, &q.pop().unwrap()), 1);
+        assert_eq!(
+            d.front.0.load(Ordering::Relaxed),
+            0,
+            "no CAS for a non-last entry"
+        );
+        assert_eq!(idx(&all, &d.try_claim(f).unwrap()), 0);
+        assert!(q.pop().is_none() && d.steal().is_none());
+        for t in &all {
+            assert_eq!(Arc::strong_count(t), 1, "every reference came back once");
+        }
+    }
+
+    #[test]
+    fn full_deque_spills_its_older_half() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(CAP + 1));
+        for t in &all[..CAP] {
+            assert!(q.try_push(t.clone()).is_ok());
+        }
+        let t = q.try_push(all[CAP].clone()).expect_err("full");
+        assert!(Arc::ptr_eq(&t, &all[CAP]));
+        q.push(t, &inj);
+        assert_eq!(q.newest.len(), CAP / 2);
+        let mut spilled: Vec<usize> = (0..CAP / 2).collect();
+        spilled.push(CAP);
+        assert_eq!(drain_injector(&inj, &all), spilled);
+        let kept: Vec<usize> = (CAP / 2..CAP).rev().collect();
+        assert_eq!(drain(&q, &all), kept);
+    }
+
+    #[test]
+    fn full_back_ring_spills_its_older_half() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(CAP + 1));
+        for t in &all {
+            q.push_back(t.clone(), &inj);
+        }
+        assert_eq!(q.back.len(), CAP / 2);
+        let mut spilled: Vec<usize> = (0..CAP / 2).collect();
+        spilled.push(CAP);
+        assert_eq!(drain_injector(&inj, &all), spilled);
+        let kept: Vec<usize> = (CAP / 2..CAP).collect();
+        assert_eq!(drain(&q, &all), kept);
+    }
+
+    #[test]
+    fn back_ring_is_fifo_and_runs_after_the_deque() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
+        q.push_back(all[0].clone(), &inj);
+        q.push_back(all[1].clone(), &inj);
+        q.push(all[2].clone(), &inj);
+        q.push_back(all[3].clone(), &inj);
+        assert_eq!(drain(&q, &all), [2, 0, 1, 3]);
+    }
+
+    #[test]
+    fn indices_wrap_around_the_slots() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(3));
+        for round in 0..3 * CAP {
+            let t = &all[round % 3];
+            q.push(t.clone(), &inj);
+            q.push_back(t.clone(), &inj);
+            if round % 2 == 1 {
+                assert!(Arc::ptr_eq(&q.pop().unwrap(), t));
+                assert!(Arc::ptr_eq(
+                    &q.newest.steal().unwrap(),
+                    &all[(round - 1) % 3]
+                ));
+                assert!(Arc::ptr_eq(&q.pop().unwrap(), &all[(round - 1) % 3]));
+                assert!(Arc::ptr_eq(&q.pop().unwrap(), t));
+                assert!(q.is_empty());
+            }
+        }
+        assert!(inj.is_empty());
+        assert_eq!(q.newest.front.0.load(Ordering::Relaxed), 3 * CAP as u64 / 2);
+    }
+
+    #[test]
+    fn pop_oldest_takes_the_front_on_request() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(3));
+        q.push(all[0].clone(), &inj);
+        q.push(all[1].clone(), &inj);
+        q.push_back(all[2].clone(), &inj);
+        assert_eq!(q.deque_front(), Some(0));
+        assert!(!q.take_oldest_request());
+        q.request_oldest();
+        assert!(q.take_oldest_request());
+        assert!(!q.take_oldest_request(), "a request is taken once");
+        assert_eq!(idx(&all, &q.pop_oldest(true).unwrap()), 0);
+        assert_eq!(q.deque_front(), Some(1));
+        assert_eq!(idx(&all, &q.pop_oldest(false).unwrap()), 2);
+        assert!(q.pop_oldest(false).is_none());
+        assert_eq!(idx(&all, &q.pop_oldest(true).unwrap()), 1);
+        assert_eq!(q.deque_front(), None);
+        assert!(q.pop_oldest(true).is_none());
+    }
+
+    #[test]
+    fn injector_pop_batch_keeps_order() {
+        let (inj, local, all) = (Injector::new(), RunQueue::new(), tasks(6));
+        assert!(inj.pop_batch(&local, 4).is_none());
+        inj.push(all[0].clone());
+        inj.push_batch(all[1..].to_vec());
+        assert!(!inj.is_empty());
+        assert_eq!(idx(&all, &inj.pop_batch(&local, 3).unwrap()), 0);
+        assert!(local.newest.is_empty());
+        assert_eq!(drain(&local, &all), [1, 2, 3]);
+        assert_eq!(drain_injector(&inj, &all), [4, 5]);
+        assert!(inj.is_empty());
+    }
+
+    #[test]
+    fn injector_pop_batch_stops_at_a_full_ring() {
+        let (inj, local, all) = (Injector::new(), RunQueue::new(), tasks(CAP + 3));
+        for t in &all[..CAP - 1] {
+            local.push_back(t.clone(), &inj);
+        }
+        inj.push_batch(all[CAP - 1..].to_vec());
+        // One slot left: the first task comes back, one moves to the ring, two stay in order.
+        assert_eq!(idx(&all, &inj.pop_batch(&local, 8).unwrap()), CAP - 1);
+        assert_eq!(drain_injector(&inj, &all), [CAP + 1, CAP + 2]);
+        assert_eq!(
+            drain(&local, &all),
+            (0..CAP - 1).chain([CAP]).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn dropping_a_queue_releases_its_tasks() {
+        let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
+        q.push(all[0].clone(), &inj);
+        q.push(all[1].clone(), &inj);
+        q.push_back(all[2].clone(), &inj);
+        inj.push(all[3].clone());
+        drop(q);
+        drop(inj);
+        for t in &all {
+            assert_eq!(Arc::strong_count(t), 1);
+        }
     }
 }
