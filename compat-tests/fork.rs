@@ -128,3 +128,101 @@ fn other_threads_do_not_run_in_the_child() {
         h.join().unwrap();
     }
 }
+
+#[cfg(not(feature = "compat-std"))]
+use smarm::net::{TcpListener, TcpStream};
+#[cfg(not(feature = "compat-std"))]
+use smarm::sync::mpsc;
+#[cfg(feature = "compat-std")]
+use std::net::{TcpListener, TcpStream};
+#[cfg(feature = "compat-std")]
+use std::sync::mpsc;
+
+/// Forks from a spawned thread and runs `child` there (exit 0 on success); the parent waits up to
+/// 20 s and fails on a hang or a non-zero exit.
+fn fork_from_spawned(child: fn() -> bool) {
+    thread::spawn(move || fork_and_check(child)).join().unwrap();
+}
+
+/// Forks from the calling thread and runs `child` there; see `fork_from_spawned`.
+fn fork_and_check(child: fn() -> bool) {
+    {
+        // SAFETY: the child runs `child` and `_exit`s.
+        let pid = unsafe { fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = child();
+            // SAFETY: ends the child without the parent's exit handlers.
+            unsafe { _exit(if ok { 0 } else { 1 }) }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut status = 0;
+            // SAFETY: our child; WNOHANG = 1.
+            let r = unsafe { waitpid(pid, &mut status, 1) };
+            if r == pid {
+                assert_eq!(status, 0, "the child failed (wait status {status:#x})");
+                return;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: our child; SIGKILL = 9.
+                unsafe { kill(pid, 9) };
+                panic!("the forked child hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// In the child, a plain OS thread wakes a spawned thread through a channel.
+#[test]
+fn in_the_child_an_os_thread_wakes_a_spawned_one() {
+    for _ in 0..5 {
+        fork_from_spawned(|| {
+            let (tx, rx) = mpsc::channel::<u32>();
+            let h = thread::spawn(move || rx.recv().unwrap());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(2));
+                tx.send(7).unwrap();
+            });
+            h.join().unwrap() == 7
+        });
+    }
+}
+
+/// In the child, sockets work (the child must not use its parent's reactor), while the parent has
+/// a listener parked in `accept`.
+#[test]
+fn in_the_child_sockets_work_while_the_parent_waits_in_accept() {
+    let parked = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = parked.local_addr().unwrap();
+    let acceptor = thread::spawn(move || parked.accept().map(|_| ()));
+    thread::sleep(Duration::from_millis(10));
+    for i in 0..6 {
+        // From a spawned thread, and from the test's own thread.
+        let fork_one: fn(fn() -> bool) = if i % 2 == 0 {
+            fork_from_spawned
+        } else {
+            fork_and_check
+        };
+        fork_one(|| {
+            use std::io::{Read, Write};
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap();
+            let server = thread::spawn(move || {
+                let (mut s, _) = l.accept().unwrap();
+                let mut b = [0u8; 4];
+                s.read_exact(&mut b).unwrap();
+                s.write_all(&b).unwrap();
+            });
+            let mut c = TcpStream::connect(a).unwrap();
+            c.write_all(b"ping").unwrap();
+            let mut b = [0u8; 4];
+            c.read_exact(&mut b).unwrap();
+            server.join().unwrap();
+            &b == b"ping"
+        });
+    }
+    drop(TcpStream::connect(addr).unwrap()); // lets the parent's accept return
+    acceptor.join().unwrap().unwrap();
+}

@@ -69,3 +69,24 @@ fn a_hook_set_after_threads_started_replaces_the_report() {
         },
     );
 }
+
+/// The first thread spawned by a process may be spawned while it panics (a `Drop` during
+/// unwinding): it works, and the panic is caught as usual.
+#[test]
+fn the_first_spawn_may_happen_during_unwinding() {
+    in_child("the_first_spawn_may_happen_during_unwinding", || {
+        struct SpawnsOnDrop;
+        impl Drop for SpawnsOnDrop {
+            fn drop(&mut self) {
+                assert_eq!(thread::spawn(|| 6).join().unwrap(), 6);
+                CALLS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let r = std::panic::catch_unwind(|| {
+            let _d = SpawnsOnDrop;
+            panic!("unwinding");
+        });
+        assert!(r.is_err());
+        assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+    });
+}

@@ -73,7 +73,7 @@
 use std::cell::UnsafeCell;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -194,7 +194,35 @@ pub(crate) struct Reactor {
 // SAFETY: `events` is touched only by the holder of `driver`; everything else is Sync.
 unsafe impl Sync for Reactor {}
 
-static REACTOR: OnceLock<Reactor> = OnceLock::new();
+/// The reactor of this process, and the fork generation it was made in: a child of `fork` shares
+/// its parent's epoll instance and eventfd and inherits a driver flag some parent thread held, so
+/// it makes a reactor of its own on first use (the parent's is leaked there, never polled).
+static REACTOR: AtomicPtr<Reactor> = AtomicPtr::new(std::ptr::null_mut());
+static REACTOR_GEN: AtomicU32 = AtomicU32::new(0);
+static REACTOR_START: Mutex<()> = Mutex::new(());
+
+/// This process's reactor, if it has started.
+fn current() -> Option<&'static Reactor> {
+    let p = REACTOR.load(Ordering::Acquire);
+    if p.is_null() || REACTOR_GEN.load(Ordering::Acquire) != sched::fork_gen() {
+        return None;
+    }
+    // SAFETY: a published reactor is leaked, never freed.
+    Some(unsafe { &*p })
+}
+
+/// Holds the reactor's locks across a `fork` (see `sched::before_fork`).
+pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
+    let mut v: Vec<Box<dyn std::any::Any>> = vec![Box::new(
+        REACTOR_START.lock().unwrap_or_else(|e| e.into_inner()),
+    )];
+    if let Some(r) = current() {
+        v.push(Box::new(
+            r.released.lock().unwrap_or_else(|e| e.into_inner()),
+        ));
+    }
+    v
+}
 
 /// Sockets registered with epoll now (for `rt::stats` and the monitor).
 static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
@@ -206,19 +234,19 @@ pub(crate) fn registrations() -> u64 {
 
 /// The reactor, started on first use.
 pub(crate) fn reactor() -> io::Result<&'static Reactor> {
-    if let Some(r) = REACTOR.get() {
+    if let Some(r) = current() {
         return Ok(r);
     }
-    let r = Reactor::new()?;
-    let mut started = false;
-    let r = REACTOR.get_or_init(|| {
-        started = true;
-        r
-    });
-    if started {
-        // Someone must poll even if only plain OS threads use sockets (module docs).
-        kick_global();
+    let started = REACTOR_START.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = current() {
+        return Ok(r);
     }
+    let r: &'static Reactor = Box::leak(Box::new(Reactor::new()?));
+    REACTOR_GEN.store(sched::fork_gen(), Ordering::Release);
+    REACTOR.store(r as *const Reactor as *mut Reactor, Ordering::Release);
+    drop(started);
+    // Someone must poll even if only plain OS threads use sockets (module docs).
+    kick_global();
     Ok(r)
 }
 
@@ -234,7 +262,7 @@ fn kick_global() {
 /// A runtime stopped: if one of its workers held the driver last, the global runtime's workers
 /// must take over.
 pub(crate) fn runtime_stopped() {
-    if REACTOR.get().is_some() {
+    if current().is_some() {
         kick_global();
     }
 }
@@ -253,7 +281,7 @@ pub(crate) fn hand_on_to_global(from: &sched::Shared) {
 
 /// Wakes the thread sleeping in `epoll_wait` (a worker being unparked).
 pub(crate) fn wake_poller() {
-    if let Some(r) = REACTOR.get() {
+    if let Some(r) = current() {
         r.wake();
     }
 }
@@ -265,7 +293,7 @@ pub(crate) struct Driver {
 
 /// Takes the driver if the reactor exists and nobody holds it.
 pub(crate) fn try_driver() -> Option<Driver> {
-    let reactor = REACTOR.get()?;
+    let reactor = current()?;
     if reactor.driver.load(Ordering::Relaxed)
         || reactor
             .driver
@@ -480,7 +508,7 @@ impl<T: AsRawFd> Source<T> {
 
     fn deregister(&mut self) {
         if let Some(io) = self.reg.take()
-            && let Some(r) = REACTOR.get()
+            && let Some(r) = current()
         {
             r.deregister(self.io.as_raw_fd(), io);
         }

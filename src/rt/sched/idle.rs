@@ -81,6 +81,11 @@ impl Idle {
         }
     }
 
+    /// Holds the sleeper list's lock across a `fork` (see `sched::before_fork`).
+    pub(crate) fn hold_for_fork(&self) -> Box<dyn std::any::Any + '_> {
+        Box::new(self.lock())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
         self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
     }

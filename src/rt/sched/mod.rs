@@ -176,12 +176,21 @@ pub(crate) struct Shared {
     pub(crate) stacks: StackPool,
     /// Who to wake when the runtime becomes quiescent (`rt::run`'s caller).
     done_waiter: Mutex<Option<Arc<Task>>>,
+    /// In a child of `fork` made by one of this runtime's green threads: the one worker that
+    /// exists there (`usize::MAX` otherwise). The idle bookkeeping still counts the parent's
+    /// workers, so `notify` wakes this one directly.
+    fork_only_worker: AtomicUsize,
     has_done_waiter: AtomicBool,
 }
 
 impl Shared {
     /// Wakes one sleeping worker if new work needs one (idle.rs, rule 1).
     pub(crate) fn notify(&self) {
+        let only = self.fork_only_worker.load(Relaxed);
+        if only != usize::MAX {
+            self.unpark_worker(only);
+            return;
+        }
         if let Some(i) = self.idle.worker_to_notify() {
             self.unpark_worker(i);
         }
@@ -401,6 +410,11 @@ static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
 static FORK_GEN: AtomicU32 = AtomicU32::new(0);
 static FORK_SURVIVOR: AtomicPtr<Task> = AtomicPtr::new(std::ptr::null_mut());
 
+/// The process's fork generation (0 in the original process; bumped in every child).
+pub(crate) fn fork_gen() -> u32 {
+    FORK_GEN.load(Acquire)
+}
+
 /// Whether a green thread may run in this process: one spawned here, or the one whose `fork`
 /// made this process. Copies of the parent's other green threads — queued, sleeping, or woken by
 /// something in the child — are never run, as POSIX's `fork` copies only the calling thread.
@@ -491,7 +505,9 @@ extern "C" fn before_fork() {
         guards.push(rt.timers.hold_for_fork());
         guards.push(rt.injector.hold_for_fork());
         guards.push(rt.stacks.hold_for_fork());
+        guards.push(rt.idle.hold_for_fork());
     }
+    guards.extend(reactor::hold_for_fork());
     guards.extend(tls::hold_for_fork());
     guards.extend(crate::rt::pid::hold_for_fork());
     let held = ForkHeld {
@@ -532,6 +548,8 @@ extern "C" fn after_fork_in_child() {
         // The timer watch may belong to a worker that was asleep in the parent and does not
         // exist here: the forking worker takes it when it next sleeps.
         w.shared.timer_watcher.store(0, SeqCst);
+        // The idle bookkeeping counts workers that do not exist here: wake this one directly.
+        w.shared.fork_only_worker.store(w.index, SeqCst);
     }
 }
 
@@ -571,6 +589,7 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
         shutdown: AtomicBool::new(false),
         stacks: StackPool::new(round_size(config.resolved_stack_size())),
         done_waiter: Mutex::new(None),
+        fork_only_worker: AtomicUsize::new(usize::MAX),
         has_done_waiter: AtomicBool::new(false),
     });
     let handles = (0..n)
@@ -637,6 +656,9 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
+    if !PANIC_HOOK_INSTALLED.load(Relaxed) {
+        install_panic_hook(); // the runtime started while its starter was panicking
+    }
     if size_of::<F>() > MAX_INLINE_CLOSURE || align_of::<F>() > 64 {
         let boxed: Box<dyn FnOnce() -> T + Send + '_> = Box::new(f);
         // SAFETY: forwarded from our caller.
@@ -959,6 +981,8 @@ unsafe extern "sysv64" fn trampoline(task: usize) -> ! {
     std::process::abort()
 }
 
+static PANIC_HOOK_INSTALLED: AtomicBool = AtomicBool::new(false);
+
 type PanicHook = Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
 
 /// Installs, once, the hook that reports a green thread's panic in std's words with the green
@@ -967,6 +991,11 @@ type PanicHook = Box<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
 /// every panic, green or not, as std calls it; a hook set later replaces ours, as with std.
 fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
+    // std refuses `take_hook`/`set_hook` on a panicking thread (the first smarm use may be a
+    // `Drop` running during unwinding, or a user's panic hook): leave it for a later start.
+    if std::thread::panicking() {
+        return;
+    }
     ONCE.call_once(|| {
         let previous = panic::take_hook();
         // `take_hook` leaves std's default hook installed: taking it again gives the default, and
@@ -975,6 +1004,7 @@ fn install_panic_hook() {
         let default = panic::take_hook();
         let user_hook = !is_same_hook(&previous, &default);
         drop(default);
+        PANIC_HOOK_INSTALLED.store(true, Relaxed);
         panic::set_hook(Box::new(move |info| match current_task() {
             // SAFETY: the running task is alive while it runs; the hook does not switch.
             Some(t) if !user_hook => crate::rt::panic::report(unsafe { &*t }, info),

@@ -816,6 +816,11 @@ impl Block {
             {
                 ptr::copy_nonoverlapping(saved.as_ptr(), (tp - below) as *mut u8, len);
             }
+            // Modules `dlopen`ed since start had their blocks in the area, zeroed with it: let
+            // glibc initialise every module (`reset`'s slow path keeps libc's block).
+            if g.modules_added() {
+                self.reset();
+            }
         }
     }
 
@@ -828,8 +833,8 @@ impl Block {
     /// except libc's block, which is kept (see the module docs).
     ///
     /// Fast path (no module with TLS loaded since start, no dynamically allocated TLS in the DTV):
-    /// copy the start's static modules' images ourselves (about 15 ns against glibc's 160). Otherwise what glibc
-    /// does for a cached pthread stack: free the dynamically allocated blocks, clear the DTV, and
+    /// copy the start's static modules' images ourselves (about 15 ns against glibc's 160).
+    /// Otherwise what glibc does for a cached pthread stack: free the dynamically allocated blocks, clear the DTV, and
     /// let `_dl_allocate_tls_init` set up every module, the ones loaded since included.
     ///
     /// # Safety
