@@ -1194,8 +1194,11 @@ pub(crate) fn take(local: Option<&mut Vec<Block>>) -> io::Result<Block> {
         if let Some(b) = local.pop() {
             return Ok(warmed(b));
         }
-    } else if let Some(b) = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-        return Ok(warmed(b));
+    } else {
+        let pooled = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if let Some(b) = pooled {
+            return Ok(warmed(b)); // outside the pool's lock
+        }
     }
     Block::new()
 }
@@ -1271,7 +1274,17 @@ pub(crate) fn shed_idle() {
             shed += 1;
         }
     }
+    drop(pool);
+    if shed >= TRIM_AFTER {
+        // The areas' malloc caches were emptied into glibc's arenas when they left their workers,
+        // but glibc keeps freed heap pages mapped; after a burst has gone idle, give them back.
+        // SAFETY: malloc_trim has no preconditions.
+        unsafe { libc::malloc_trim(0) };
+    }
 }
+
+/// Areas made cold in one [`shed_idle`] call after which the heap is trimmed too.
+const TRIM_AFTER: usize = 256;
 
 #[cfg(test)]
 mod tests {
