@@ -765,11 +765,19 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
     if trace::enabled() {
         trace::woken(&task);
     }
-    let rt = task
-        .green
-        .as_ref()
-        .expect("schedule: not a green thread")
-        .rt();
+    let g = task.green.as_ref().expect("schedule: not a green thread");
+    // The switch into it starts by loading its saved frame, cold by now when many threads take
+    // turns (a ring of 1000): start fetching those two cache lines while it waits in a queue.
+    // SAFETY: the task is parked, so nobody writes its saved stack pointer; the caller's clearing
+    // of its park mode acquired the worker's write of it. A prefetch never faults.
+    unsafe {
+        let sp = *g.ctx.get();
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(sp as *const i8);
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            sp.wrapping_add(64) as *const i8,
+        );
+    }
+    let rt = g.rt();
     match local_worker(rt) {
         Some(w) if to_back => {
             w.local_queue().push(task, &w.shared.injector);

@@ -1320,17 +1320,13 @@ mod malloc_cache_tests {
         // SAFETY: our own thread's `tcache` variable.
         let t = unsafe { ((tp - below) as *const *const u16).read() };
         assert!(!t.is_null());
-        // Free a few chunks into our cache, then flush it from ourselves (the chunks go back to
-        // this thread's cache through `free`, so count instead that the lists were walked: the
-        // structure is consistent afterwards and allocation still works).
-        // SAFETY: plain malloc/free.
+        // SAFETY: plain malloc/free; `t` is this thread's cache, laid out as `find_tcache`
+        // verified (bin 11 holds 208-byte chunks: the head is the chunk freed last).
         unsafe {
-            let v: Vec<*mut c_void> = (0..5).map(|_| libc::malloc(200)).collect();
-            for p in v {
-                libc::free(p);
-            }
-            let bin = (208 - 32) / 16;
-            assert!(t.add(bin).read() >= 5);
+            let p = libc::malloc(200);
+            libc::free(p);
+            let head = (t as *const u8).add(128 + 11 * 8) as *const *mut c_void;
+            assert_eq!(head.read(), p, "a freed chunk heads its cache bin");
             let b = Block::new().unwrap();
             // A fresh area has no cache yet: flushing it is a no-op.
             flush_malloc_cache(g, b.tp());
