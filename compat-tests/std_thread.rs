@@ -69,27 +69,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Makes a `#[test] fn $name()` that runs std's body twice, each time as its own copy (so statics
-/// declared in the body are fresh): once on the test's OS thread, as std runs it, and once inside
-/// a spawned thread (a green thread under smarm).
-#[allow(unused_macros)]
-macro_rules! std_test {
-    ($(#[$attr:meta])* fn $name:ident() { $($body:tt)* }) => {
-        $(#[$attr])*
-        #[test]
-        fn $name() {
-            fn on_os_thread() { $($body)* }
-            fn in_spawned_thread() { $($body)* }
-            on_os_thread();
-            thread::Builder::new()
-                .name(concat!(stringify!($name), "-outer").to_string())
-                .spawn(in_spawned_thread)
-                .unwrap()
-                .join()
-                .unwrap();
-        }
-    };
-}
+#[macro_use]
+mod common;
 
 /// std's `nonpoison_and_poison_unwrap_test!`, poison half only (`std::sync::nonpoison` is
 /// unstable): `locks` is the mirrored `sync` module and `maybe_unwrap` unwraps. Run as
@@ -167,6 +148,7 @@ fn test_named_thread_truncation() {
 
         // But the system is limited -- make sure we successfully set a truncation.
         let mut buf = vec![0u8; long_name.len() + 1];
+        // SAFETY: `buf` is writable for `buf.len()` bytes; the thread is the caller.
         unsafe {
             libc::pthread_getname_np(libc::pthread_self(), buf.as_mut_ptr().cast(), buf.len());
         }

@@ -81,25 +81,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// One of std's tests: `body` is std's, verbatim. Runs it on the test's OS thread, then (a second
-/// copy, with its own statics) inside a spawned thread — a green thread under smarm.
-macro_rules! std_test {
-    ($(#[$attr:meta])* fn $name:ident() { $($body:tt)* }) => {
-        $(#[$attr])*
-        #[test]
-        fn $name() {
-            fn on_os_thread() { $($body)* }
-            fn in_spawned_thread() { $($body)* }
-            on_os_thread();
-            thread::Builder::new()
-                .name(concat!(stringify!($name), "-outer").to_string())
-                .spawn(in_spawned_thread)
-                .unwrap()
-                .join()
-                .unwrap();
-        }
-    };
-}
+#[macro_use]
+mod common;
 
 // ---------------------------------------------------------------------------------------------
 // Ported from the Rust standard library (see the header for provenance and licence).
@@ -194,6 +177,7 @@ fn smoke_dtor() {
     fn run(key: &'static LocalKey<UnsafeCell<Option<NotifyOnDrop>>>) {
         let signal = Signal::default();
         let signal2 = signal.clone();
+        // SAFETY: std's test; each thread touches only its own cells and counters.
         let t = thread::spawn(move || unsafe {
             let mut signal = Some(signal2);
             key.with(|f| {
@@ -221,6 +205,7 @@ fn circular() {
 
     impl Drop for S1 {
         fn drop(&mut self) {
+            // SAFETY: std's test; each thread touches only its own cells and counters.
             unsafe {
                 HITS += 1;
                 if self.1.try_with(|_| ()).is_err() {
@@ -237,6 +222,7 @@ fn circular() {
     }
     impl Drop for S2 {
         fn drop(&mut self) {
+            // SAFETY: std's test; each thread touches only its own cells and counters.
             unsafe {
                 HITS += 1;
                 assert!(self.0.try_with(|_| ()).is_ok());
@@ -252,6 +238,7 @@ fn circular() {
     .join()
     .unwrap();
 
+    // SAFETY: std's test; each thread touches only its own cells and counters.
     unsafe {
         HITS = 0;
     }
@@ -277,12 +264,14 @@ fn self_referential() {
         }
     }
 
+    // SAFETY: std's test; each thread touches only its own cells and counters.
     thread::spawn(move || unsafe {
         K1.with(|s| *s.get() = Some(S1(&K1)));
     })
     .join()
     .unwrap();
 
+    // SAFETY: std's test; each thread touches only its own cells and counters.
     thread::spawn(move || unsafe {
         K2.with(|s| *s.get() = Some(S1(&K2)));
     })
@@ -302,6 +291,7 @@ fn dtors_in_dtors_in_dtors() {
     impl Drop for S1 {
         fn drop(&mut self) {
             let S1(ref signal) = *self;
+            // SAFETY: std's test; each thread touches only its own cells and counters.
             unsafe {
                 let _ = K2.try_with(|s| *s.get() = Some(NotifyOnDrop(signal.clone())));
             }
@@ -310,6 +300,7 @@ fn dtors_in_dtors_in_dtors() {
 
     let signal = Signal::default();
     let signal2 = signal.clone();
+    // SAFETY: std's test; each thread touches only its own cells and counters.
     let _t = thread::spawn(move || unsafe {
         let mut signal = Some(signal2);
         K1.with(|s| *s.get() = Some(S1(signal.take().unwrap())));
@@ -327,6 +318,7 @@ fn dtors_in_dtors_in_dtors_const_init() {
     impl Drop for S1 {
         fn drop(&mut self) {
             let S1(ref signal) = *self;
+            // SAFETY: std's test; each thread touches only its own cells and counters.
             unsafe {
                 let _ = K2.try_with(|s| *s.get() = Some(NotifyOnDrop(signal.clone())));
             }
@@ -335,6 +327,7 @@ fn dtors_in_dtors_in_dtors_const_init() {
 
     let signal = Signal::default();
     let signal2 = signal.clone();
+    // SAFETY: std's test; each thread touches only its own cells and counters.
     let _t = thread::spawn(move || unsafe {
         let mut signal = Some(signal2);
         K1.with(|s| *s.get() = Some(S1(signal.take().unwrap())));

@@ -47,6 +47,7 @@ impl Model {
     /// `park::wake_parked`: the caller cleared the mode, so the context is complete.
     fn wake_parked(&self) {
         assert_eq!(
+            // SAFETY: loom's UnsafeCell checks the access; the protocol hands it on.
             self.ctx.with(|c| unsafe { *c }),
             1,
             "scheduled before its context was saved"
@@ -88,6 +89,7 @@ fn begin_park(m: &Model, kind: WaitKind) -> Result<u32, ()> {
 
 /// `Worker::complete_park`: `true` if the task is now parked.
 fn complete_park(m: &Model, kind: WaitKind) -> bool {
+    // SAFETY: loom's UnsafeCell checks the access; the protocol hands it on.
     m.ctx.with_mut(|c| unsafe { *c = 1 }); // the switch saved the context
     let ready = kind.token() | TIMEOUT;
     let mut s = m.state.load(Acquire);
@@ -164,6 +166,7 @@ fn fire_timeout(m: &Model, ep: u32) {
 fn spawn_unparker(m: &Arc<Model>, kind: WaitKind) -> thread::JoinHandle<()> {
     let m = m.clone();
     thread::spawn(move || {
+        // SAFETY: loom's UnsafeCell checks the access; the protocol hands it on.
         m.cond[kind as usize].with_mut(|c| unsafe { *c = 1 });
         unpark(&m, kind);
     })
@@ -198,6 +201,7 @@ fn park_and_resume(
         }
     };
     if woken {
+        // SAFETY: loom's UnsafeCell checks the access; the protocol hands it on.
         let cond = m.cond[kind as usize].with(|c| unsafe { *c });
         assert_eq!(
             cond, 1,

@@ -274,9 +274,10 @@ fn load() -> io::Result<Glibc> {
         func!(c"_dl_get_tls_static_info" as unsafe extern "C" fn(*mut usize, *mut usize));
     let ctype_init = {
         let p = sym(c"__ctype_init");
-        // SAFETY: `void __ctype_init(void)`.
-        (!p.is_null())
-            .then(|| unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(p) })
+        (!p.is_null()).then(|| {
+            // SAFETY: a non-null `__ctype_init` is glibc's `void __ctype_init(void)`.
+            unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(p) }
+        })
     };
     let size_p = sym(c"_thread_db_sizeof_pthread") as *const u32;
     if size_p.is_null() {
