@@ -158,8 +158,12 @@ fn bad_values_of_the_other_variables_warn() {
             "2MiB",
             "using the default, 2097152 bytes",
         ),
-        ("SMARM_MAX_EXTRA_WORKERS", "100000", "using 1024"),
-        ("SMARM_MAX_EXTRA_WORKERS", "lots", "using the default, 64"),
+        ("SMARM_MAX_EXTRA_WORKERS", "100000", "using 60000"),
+        (
+            "SMARM_MAX_EXTRA_WORKERS",
+            "lots",
+            "using the default, 10000",
+        ),
         ("SMARM_BLOCKING_THRESHOLD_US", "0", "using 100 µs"),
         (
             "SMARM_BLOCKING_THRESHOLD_US",

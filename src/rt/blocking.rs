@@ -59,6 +59,8 @@ impl Pool {
 
     /// Queues `job`. On error the job was taken back unrun (no thread exists to run it).
     fn submit(&'static self, job: Job) -> std::io::Result<()> {
+        // Called from green threads: no preemption while the pool's lock is held.
+        let _section = crate::rt::sys::lock::Section::enter();
         let mut st = self.lock();
         let id = st.next_id;
         st.next_id += 1;

@@ -35,7 +35,7 @@ use crate::rt::sys::stack::{MIN_STACK, STD_DEFAULT_STACK, page_size};
 /// |-------------|------------------|--------------------------------------|---------------------------|-------------------|
 /// | workers     | [`workers`]      | `SMARM_WORKERS`                      | `available_parallelism()` | 1 ..= 1024        |
 /// | stack size  | [`stack_size`]   | `SMARM_STACK_SIZE`, `RUST_MIN_STACK` | 2 MiB (what std reserves) | ..= 64 TiB        |
-/// | extra workers | [`max_extra_workers`] | `SMARM_MAX_EXTRA_WORKERS`     | 64                        | 0 ..= 1024        |
+/// | extra carriers | [`max_extra_workers`] | `SMARM_MAX_EXTRA_WORKERS`    | 10,000                    | 0 ..= 60,000      |
 /// | blocking threshold | [`blocking_threshold`] | `SMARM_BLOCKING_THRESHOLD_US` | 10 ms              | 100 µs ..= 1 h    |
 /// | timeslice   | [`timeslice`]    | `SMARM_TIMESLICE_US`                 | 100 µs                    | 1 µs ..= 1 h      |
 /// | trace file  | [`trace`]        | `SMARM_TRACE`                        | no trace                  |                   |
@@ -82,8 +82,9 @@ pub struct Config {
     trace: Option<PathBuf>,
 }
 
-/// Default bound on extra workers (see [`Config::max_extra_workers`]).
-pub(crate) const DEFAULT_MAX_EXTRA_WORKERS: usize = 64;
+/// Default bound on carriers beyond the workers' own (see [`Config::max_extra_workers`]): Go's
+/// default bound on its threads (`debug.SetMaxThreads`).
+pub(crate) const DEFAULT_MAX_EXTRA_WORKERS: usize = 10_000;
 /// Default time one green thread may hold a worker before the monitor calls it stuck: Go's
 /// sysmon retakes a P after 10-20 ms in a syscall; 10 ms keeps a ticker's delay well under 50 ms.
 pub(crate) const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(10);
@@ -93,12 +94,12 @@ pub(crate) const DEFAULT_TIMESLICE: Duration = Duration::from_micros(100);
 /// The most workers a runtime may have. Workers beyond the machine's cores only contend for
 /// them, and every worker owns run queues and caches; 1024 is Go's old `_MaxGomaxprocs`, far
 /// above any core count smarm runs on. (The idle protocol counts workers in 16 bits, so
-/// workers plus extra workers must stay below 65,536 in any case.)
+/// workers plus stuck carriers must stay below 65,536 in any case.)
 pub(crate) const MAX_WORKERS: usize = 1024;
-/// The most extra workers (see [`Config::max_extra_workers`]): each one is an OS thread stuck
-/// in a blocking call; a program that needs more than this should move that work to
-/// `std::thread` or the blocking pool. Same bound and reason as [`MAX_WORKERS`].
-pub(crate) const MAX_EXTRA_WORKERS: usize = 1024;
+/// The most extra carriers (see [`Config::max_extra_workers`]): each one is an OS thread stuck in
+/// a blocking call. The idle protocol counts workers — including, for a moment, the ones whose
+/// carriers are stuck — in 16 bits, so this stays below 65,536 minus [`MAX_WORKERS`].
+pub(crate) const MAX_EXTRA_WORKERS: usize = 60_000;
 /// The largest stack reservation accepted: 64 TiB, half of x86-64's 47-bit user address space
 /// (no larger stack could ever be mapped, and sizes near `usize::MAX` would overflow the page
 /// rounding). A larger request is an `InvalidInput` error, as std's is for sizes it cannot
@@ -218,13 +219,16 @@ impl Config {
         self
     }
 
-    /// The most *extra* workers the monitor may add while workers are stuck — in a blocking std
-    /// call (`std::thread::sleep`, `std::fs`, a contended `std::sync::Mutex`) or a green thread
-    /// past its timeslice under the preempting allocator. Extra workers run the stuck workers'
-    /// queued green threads and retire once they run dry. 0 disables the hand-off.
+    /// The most *extra carriers*: OS threads beyond the workers' own that the monitor may start
+    /// while carriers are stuck in foreign code — a blocking std call (`std::thread::sleep`,
+    /// `std::fs`, a contended `std::sync::Mutex`) or a loop that never allocates. A stuck
+    /// carrier keeps its green thread and the monitor gives its worker to an idle or a new
+    /// carrier, so at most `workers` carriers run green code at once and the rest wait in the
+    /// kernel; idle carriers retire. Default 10,000 (Go's bound on its threads); reaching the
+    /// bound is reported on stderr with a dump. 0 disables the hand-off.
     ///
     /// # Panics
-    /// If `n` is above 1024.
+    /// If `n` is above 60,000.
     ///
     /// # Examples
     ///
@@ -246,9 +250,10 @@ impl Config {
         self
     }
 
-    /// How long one green thread may run without a switch before the monitor calls its worker
-    /// stuck and hands its queued work to another worker. Values under 100 µs (the monitor's
-    /// granularity) are raised to 100 µs.
+    /// How long one green thread may run without a switch before the monitor calls its carrier
+    /// stuck and gives its worker to another carrier, even if the carrier computes rather than
+    /// sleeps in the kernel (a carrier asleep in a blocking call is handed off sooner, within a
+    /// few monitor samples). Values under 100 µs are raised to 100 µs.
     ///
     /// # Panics
     /// If `d` is longer than an hour.
@@ -256,8 +261,8 @@ impl Config {
     /// # Examples
     ///
     /// On one worker, a green thread blocks its OS thread in a std channel's `recv`; the green thread
-    /// that would wake it is queued behind it on the same worker. After the threshold the monitor
-    /// hands the queue to an extra worker, which runs the sender:
+    /// that would wake it is queued behind it on the same worker. The monitor sees that carrier
+    /// asleep in the kernel and gives the worker to another carrier, which runs the sender:
     ///
     /// ```
     /// use smarm::rt::{self, Config};
@@ -357,6 +362,11 @@ impl Config {
             let v = EnvVar::read("SMARM_PREEMPT_INTERVAL")?;
             Some(v.in_range(1, u32::MAX as u64, 128, Outside::Nearest, "") as u32)
         })
+    }
+
+    /// The most carriers (OS threads running green code, stuck ones included).
+    pub(crate) fn resolved_max_carriers(&self) -> usize {
+        self.resolved_workers() + self.resolved_max_extra_workers()
     }
 
     pub(crate) fn resolved_max_extra_workers(&self) -> usize {

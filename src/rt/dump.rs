@@ -125,11 +125,27 @@ pub struct ThreadInfo {
 pub struct Dump {
     /// The threads, in Pid slot order.
     pub threads: Vec<ThreadInfo>,
+    /// The counters of the caller's runtime (a green thread's own, else the global runtime if it
+    /// has started): among them workers vs carriers, hand-offs and preemptions. `None` from a
+    /// plain OS thread before the global runtime starts (a dump never starts it).
+    pub stats: Option<crate::rt::Stats>,
 }
 
 impl fmt::Display for Dump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "smarm: {} live green threads", self.threads.len())?;
+        if let Some(s) = &self.stats {
+            writeln!(
+                f,
+                "  {} workers on {} carriers (peak {}, {} spare); {} hand-offs, {} preemptions",
+                s.worker_count,
+                s.carriers,
+                s.carriers_peak,
+                s.carriers_spare,
+                s.handoffs,
+                s.preemptions
+            )?;
+        }
         for t in &self.threads {
             writeln!(
                 f,
@@ -188,7 +204,10 @@ pub fn dump() -> Dump {
             state,
         });
     });
-    Dump { threads }
+    Dump {
+        threads,
+        stats: crate::rt::stats::current_if_started(),
+    }
 }
 
 /// The pipe's write end for the signal handler; -1 until installed.

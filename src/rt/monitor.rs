@@ -1,87 +1,168 @@
-//! The monitor: one background thread per runtime that notices *stuck* workers and hands their
-//! queued work to others — Go's sysmon hand-off, in the form DESIGN.md's rules allow.
+//! The monitor: one background thread per runtime that notices *stuck* carriers and gives their
+//! workers to other carriers — Go's sysmon retaking a P from an M in a syscall.
 //!
-//! A worker is stuck when one green thread has held it without a switch for longer than the
-//! blocking threshold (default 10 ms: a blocking std call such as `std::thread::sleep`,
-//! `std::fs::read` or a contended `std::sync::Mutex`), or at once when the preempting allocator
-//! reports that the running green thread's timeslice is spent (`rt::preempt`).
+//! **Workers and carriers** (DESIGN.md, "Scheduler"). A runtime has N workers (scheduling slots,
+//! Go's Ps) and any number of carriers (OS threads, Go's Ms), up to `Config::max_extra_workers`
+//! beyond the N. Only a carrier holding a worker runs green threads from the queues. A carrier is
+//! *stuck* when one green thread has held it without a switch and either
 //!
-//! **What the hand-off does, and what it never does.** The stuck green thread keeps its OS thread
-//! and goes on running there: the runtime never moves a green thread that is in the middle of
-//! arbitrary code (it may hold stdout's OS-thread-owned lock, or a cached thread-local address;
-//! DESIGN.md "Where a green thread may run"). What moves is the *rest* of that worker's work:
+//! - its OS thread sleeps in the kernel (`/proc/self/task/<tid>/stat` says `S` or `D`: a blocking
+//!   std call such as `std::thread::sleep`, `std::fs::read`, a contended `std::sync::Mutex`),
+//!   seen on two samples in a row; or
+//! - it has run for the blocking threshold (default 10 ms): a loop that neither allocates under
+//!   the preempting allocator nor calls `check!()`, so nothing can switch it out;
 //!
-//! 1. the stuck worker is marked (`WorkerShared::stuck_run` = its current run number), so that its
-//!    own wakes go to its stealable local queue instead of the unstealable run-next slot, and a
-//!    hog moves what already sits in run-next there (`preempt::slow_check`, on its own thread);
-//! 2. if a worker sleeps, one is woken: it steals from the stuck worker's queue like any thief;
-//! 3. if none sleeps, an **extra worker** is started (up to `Config::max_extra_workers`): an
-//!    ordinary worker in a spare slot, which steals, runs green threads and watches timers, and
-//!    retires once it has run dry for a while (the blocking call returned, the hog finished).
+//! and something needs its worker: work queued on it (its run-next slot, its queue), in the
+//! injector, or timers and sockets that no sleeping worker watches.
 //!
-//! So a hog degrades gracefully to a kernel-scheduled thread, and everything else keeps running on
-//! the other OS threads; nothing else ever runs on the OS thread a hog was left on.
+//! **The hand-off.** The stuck carrier keeps its green thread — the runtime never moves a green
+//! thread that is in the middle of foreign code — and the monitor gives its worker to a *spare*
+//! carrier (one that gave up a worker earlier and waits), or starts a new one:
 //!
-//! **Detecting stuck workers without slowing the switch.** Each worker counts its runs in
-//! `WorkerShared::runs`: odd while a green thread runs, even in the scheduler loop (two plain
-//! stores per switch, no locked instruction). The monitor samples the counters every quarter of
-//! the threshold; an odd value unchanged since a sample at least the threshold old is a stuck run.
-//! While every worker is idle the monitor backs off to one sample per threshold.
+//! 1. the stuck carrier's slot is marked `lost` (and its run `stuck_run`, so that its own wakes go
+//!    to its stealable queue, not the run-next slot); its run-next task goes to the injector;
+//! 2. the idle protocol counts a worker in (`Idle::add_worker`: unparked and searching), and the
+//!    spare or new carrier starts searching: it steals the stuck carrier's queue like any thief;
+//! 3. when the stuck green thread comes back to the runtime (it yields, parks, exits or is
+//!    preempted), its carrier sees `lost`: the green thread goes to the injector, everything queued
+//!    on the carrier follows, the carrier counts itself out (`Idle::remove_worker`) and waits as a
+//!    spare (`wait_as_spare`). A spare idle for [`SPARE_KEEP`] retires.
 //!
-//! Two more duties, because this thread already wakes periodically: it sheds pooled stacks that
-//! went unused for a while (`sys::stack`, "The pool"), and it asks a worker to run the entry that
-//! has waited at the front of its deque for a whole threshold (`sched/queue.rs`, "Nothing
-//! starves").
+//! So at most N carriers run green code, except that a carrier stuck in foreign code that
+//! *computes* (the second case above) goes on computing beside them until its next smarm call.
+//! Reaching the carrier bound is reported once on stderr with a dump, and the stuck work then
+//! waits — never silently.
+//!
+//! **Why the stuck carrier keeps its queue and caches** rather than handing them over with the
+//! worker (Go hands over the P itself): Go knows when an M enters a syscall, so it takes the P only
+//! from an M that promised not to touch it. We take the worker from a carrier that is somewhere in
+//! foreign code, possibly about to push to its queue or take a cached stack; so everything a
+//! carrier touches without a lock stays its own, the new carrier gets a slot of its own, and the
+//! queue left behind is reachable by stealing until the old carrier empties it.
+//!
+//! **Detecting stuck carriers without slowing the switch.** Each slot counts its runs in
+//! `WorkerShared::runs`: odd while a green thread runs, even in the loop (two plain stores per
+//! switch, no locked instruction). The monitor samples the counters; the same odd value on two
+//! samples is one long run. It samples every [`FAST_TICK`] while it finds work (a hand-off, a
+//! stranded run-next task) or while a running worker has a task in its run-next slot and another
+//! worker sleeps; otherwise its tick doubles, up to [`WATCH_TICK`] while some worker runs and
+//! another sleeps, a quarter threshold while all run, and a threshold while all sleep. A long run's kernel state is read at ages 1, 2, 4, ... ticks, so
+//! a hog costs a few reads per threshold.
+//!
+//! **Run-next cannot strand.** A task woken into a worker's run-next slot waits for its waker to
+//! switch; if the same run still holds the worker on the next sample and the same task still sits
+//! in the slot, the monitor moves it to the injector and wakes a sleeping worker — Go's thieves
+//! take `runnext` after ~3 µs for the same reason.
+//!
+//! Two more duties, because this thread already wakes periodically: it sheds pooled stacks and
+//! TLS areas that went unused for a while (`sys::stack`, `sys::tls`), and it asks a worker to run
+//! the entry that has waited at the front of its deque for a whole threshold (`sched/queue.rs`,
+//! "Nothing starves").
 
-use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::rt::sched::{Shared, worker};
+use crate::rt::sched::{Shared, WorkerShared, worker};
 use crate::rt::sys::futex;
 use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
 
-/// The monitor's sleep word: a hog's report wakes it early.
+/// The shortest sampling period: Go's sysmon starts at 20 µs; a futex sleep this short costs a
+/// few µs of an otherwise idle core.
+pub(crate) const FAST_TICK: Duration = Duration::from_micros(50);
+/// The longest sampling period while one worker runs and another sleeps.
+const WATCH_TICK: Duration = Duration::from_micros(200);
+/// How long a spare carrier waits for a worker before it retires.
+pub(crate) const SPARE_KEEP: Duration = Duration::from_secs(2);
+
+/// The monitor's sleep word and the runtime's carriers.
 pub(crate) struct Monitor {
     word: AtomicU32,
-    /// Extra worker slots and thread handles.
-    extra: Mutex<Extra>,
+    /// The monitor sleeps a long tick because every worker slept: a worker that wakes to run
+    /// wakes it (`wake_if_deep`), so watching starts with the work, not a tick later.
+    deep: AtomicBool,
+    carriers: Mutex<Carriers>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-struct Extra {
-    /// Spare slot indices (`base..base + max_extra`), lowest last.
-    free: Vec<usize>,
-    /// A started extra worker's thread, by `slot - base`; joined when the slot is reused or at
-    /// shutdown.
-    handles: Vec<Option<JoinHandle<()>>>,
+/// Carriers beyond the first N (whose threads `sched::start` made and its caller joins).
+struct Carriers {
+    /// Slots given up by retired carriers (reused lowest first: `workers_hw` stays compact).
+    released: Vec<usize>,
+    /// The next slot never used yet.
+    fresh: usize,
+    /// Slots whose carriers wait as spares (`wait_as_spare`).
+    spare: Vec<usize>,
+    /// Threads the monitor started, joined at shutdown (or when their slot is reused).
+    handles: Vec<(usize, JoinHandle<()>)>,
+    /// Carriers alive now and at most so far.
+    live: usize,
+    peak: usize,
+    /// The carrier bound was reported (once per runtime).
+    bound_reported: bool,
+}
+
+/// Carrier counts for `rt::stats`.
+pub(crate) struct CarrierCounts {
+    pub(crate) live: usize,
+    pub(crate) peak: usize,
+    pub(crate) spare: usize,
 }
 
 impl Monitor {
-    pub(crate) fn new(base: usize, max_extra: usize) -> Monitor {
+    /// A runtime of `workers` workers, each on its own carrier, and at most `capacity` carriers.
+    pub(crate) fn new(workers: usize, capacity: usize) -> Monitor {
+        let _ = capacity;
         Monitor {
             word: AtomicU32::new(0),
-            extra: Mutex::new(Extra {
-                free: (base..base + max_extra).rev().collect(),
-                handles: (0..max_extra).map(|_| None).collect(),
+            deep: AtomicBool::new(false),
+            carriers: Mutex::new(Carriers {
+                released: Vec::new(),
+                fresh: workers,
+                spare: Vec::new(),
+                handles: Vec::new(),
+                live: workers,
+                peak: workers,
+                bound_reported: false,
             }),
             thread: Mutex::new(None),
         }
     }
 
-    /// Wakes the monitor now (a hog's timeslice is spent). Allocation-free: it is called from
-    /// inside the allocator.
+    /// Wakes the monitor now. Allocation-free.
     pub(crate) fn poke(&self) {
         if self.word.swap(1, SeqCst) == 0 {
             futex::wake_one(&self.word);
         }
     }
 
+    /// A worker woke to run green threads: if the monitor sleeps long, wake it. A load on the
+    /// worker's wake path, a futex wake at most once per deep sleep.
+    pub(crate) fn wake_if_deep(&self) {
+        if self.deep.load(Relaxed) && self.deep.swap(false, Relaxed) {
+            self.poke();
+        }
+    }
+
     fn sleep(&self, timeout: Duration) {
         if self.word.swap(0, SeqCst) == 0 {
             futex::wait(&self.word, 0, Some(timeout));
+        }
+    }
+
+    /// Holds the carriers' lock across a `fork` (see `sched::before_fork`).
+    pub(crate) fn hold_for_fork(&self) -> Box<dyn std::any::Any + '_> {
+        Box::new(lock(&self.carriers))
+    }
+
+    pub(crate) fn counts(&self) -> CarrierCounts {
+        let c = lock(&self.carriers);
+        CarrierCounts {
+            live: c.live,
+            peak: c.peak,
+            spare: c.spare.len(),
         }
     }
 }
@@ -96,26 +177,57 @@ pub(crate) fn start(shared: &Arc<Shared>) {
     *lock(&shared.monitor.thread) = Some(h);
 }
 
-/// Stops the monitor and joins every extra worker (the runtime is shutting down: `shutdown` is
-/// set and the workers have been woken).
+/// Stops the monitor and joins every carrier it started (the runtime is shutting down: `shutdown`
+/// is set and every slot's carrier has been woken).
 pub(crate) fn stop(shared: &Shared) {
     shared.monitor.poke();
     if let Some(h) = lock(&shared.monitor.thread).take() {
         let _ = h.join();
     }
-    let handles: Vec<_> = lock(&shared.monitor.extra)
-        .handles
-        .iter_mut()
-        .filter_map(Option::take)
-        .collect();
-    for h in handles {
-        let _ = h.join();
+    loop {
+        // Carriers may still be starting or retiring: take the handles until none are left.
+        let handles = std::mem::take(&mut lock(&shared.monitor.carriers).handles);
+        if handles.is_empty() {
+            break;
+        }
+        for (_, h) in handles {
+            let _ = h.join();
+        }
     }
 }
 
-/// An extra worker in `slot` ran dry and retired: its slot may be reused.
+/// A carrier in `slot` left its loop for good (retired, or the runtime stopped): the slot may be
+/// reused.
 pub(crate) fn release_slot(shared: &Shared, slot: usize) {
-    lock(&shared.monitor.extra).free.push(slot);
+    let mut c = lock(&shared.monitor.carriers);
+    c.live -= 1;
+    c.released.push(slot);
+    c.released.sort_unstable_by(|a, b| b.cmp(a));
+}
+
+/// A carrier that gave up its worker waits here until the monitor gives it one (`true`), or
+/// retires after [`SPARE_KEEP`] or at shutdown (`false`).
+pub(crate) fn wait_as_spare(shared: &Shared, slot: usize) -> bool {
+    {
+        let mut c = lock(&shared.monitor.carriers);
+        if shared.shutdown.load(SeqCst) {
+            return false;
+        }
+        c.spare.push(slot);
+    }
+    let since = Instant::now();
+    loop {
+        let left = SPARE_KEEP.saturating_sub(since.elapsed());
+        shared.park_spare(slot, left);
+        let mut c = lock(&shared.monitor.carriers);
+        let Some(at) = c.spare.iter().position(|&s| s == slot) else {
+            return true; // taken: the monitor counted us in as a worker
+        };
+        if shared.shutdown.load(SeqCst) || since.elapsed() >= SPARE_KEEP {
+            c.spare.swap_remove(at);
+            return false;
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -125,20 +237,43 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// How often idle TLS areas are looked at: an area idle through a whole interval goes cold.
 const TLS_SHED_INTERVAL: Duration = Duration::from_secs(1);
 
+/// What the monitor remembers of one slot between samples.
+#[derive(Clone, Copy)]
+struct Seen {
+    /// The run counter at the first sample that saw it, and when.
+    runs: u64,
+    since: Instant,
+    /// The run-next task (as an address) at the last sample.
+    run_next: usize,
+    /// The age at which this run's kernel state is read next (doubles after each read).
+    probe_at: Duration,
+    /// This run was found asleep in the kernel.
+    blocked: bool,
+    /// The deque's front entry last seen and since when (see `starved_front`).
+    front: (Option<u64>, Instant),
+}
+
 fn run(shared: &Arc<Shared>) {
     crate::rt::preempt::calibrate(shared);
     let threshold = shared.blocking_threshold;
-    let busy_tick = (threshold / 4).max(Duration::from_micros(50));
-    let slots = shared.workers.len();
-    // Per worker: the run counter last seen and when it was first seen with that value.
-    let mut seen: Vec<(u64, Instant)> = vec![(0, Instant::now()); slots];
-    // Per worker: the deque front entry last seen and since when (see `starved_front`).
-    let mut fronts: Vec<(Option<u64>, Instant)> = vec![(None, Instant::now()); slots];
-    let mut tick = busy_tick;
-    let mut last_shed = Instant::now();
-    let mut last_stack_shed = Instant::now();
+    let busy_max = (threshold / 4).max(FAST_TICK);
+    let start = Instant::now();
+    let fresh = Seen {
+        runs: 0,
+        since: start,
+        run_next: 0,
+        probe_at: FAST_TICK,
+        blocked: false,
+        front: (None, start),
+    };
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut tick = busy_max;
+    let mut last_shed = start;
+    let mut last_stack_shed = start;
     loop {
+        shared.monitor.deep.store(tick > WATCH_TICK, SeqCst);
         shared.monitor.sleep(tick);
+        shared.monitor.deep.store(false, Relaxed);
         if shared.shutdown.load(SeqCst) {
             return;
         }
@@ -155,74 +290,243 @@ fn run(shared: &Arc<Shared>) {
             shared.stacks.shed();
         }
         let hw = shared.workers_hw.load(SeqCst);
+        if seen.len() < hw {
+            seen.resize(
+                hw,
+                Seen {
+                    since: now,
+                    ..fresh
+                },
+            );
+        }
+        let sleepers = shared.idle.sleeping();
         let mut any_running = false;
-        let mut stuck = 0usize;
-        let mut stuck_with_work = false;
-        for (i, w) in shared.workers[..hw].iter().enumerate() {
-            starved_front(w, &mut fronts[i], now, threshold);
-            let runs = w.runs.load(Relaxed);
-            let running = runs & 1 == 1;
-            any_running |= running;
-            if runs != seen[i].0 {
-                seen[i] = (runs, now);
+        let mut acted = false;
+        let mut watch = false;
+        for (i, w) in shared.workers.iter(hw).enumerate() {
+            let s = &mut seen[i];
+            starved_front(w, &mut s.front, now, threshold);
+            if w.lost.load(Relaxed) {
+                continue; // a stuck carrier: its worker is already elsewhere
             }
-            let reported = w.stuck_run.load(Relaxed) == runs;
-            if running && (reported || now.duration_since(seen[i].1) >= threshold) {
-                stuck += 1;
-                if !reported {
-                    w.stuck_run.store(runs, Relaxed);
-                    crate::rt::sched::WorkerShared::bump(&w.handoffs);
-                }
-                // What it woke last waits in its run-next slot: give it to everyone. (From now on
-                // its wakes go to its queue: `is_stuck`.)
+            let runs = w.runs.load(Relaxed);
+            let run_next = w.run_next_addr();
+            if runs & 1 == 0 {
+                s.runs = runs;
+                continue;
+            }
+            any_running = true;
+            if runs != s.runs {
+                *s = Seen {
+                    runs,
+                    since: now,
+                    run_next,
+                    probe_at: FAST_TICK,
+                    blocked: false,
+                    front: s.front,
+                };
+                watch |= run_next != 0 && sleepers > 0;
+                continue;
+            }
+            // The same run as at the last sample.
+            if run_next != 0 && run_next == s.run_next {
+                // Stranded behind a long run: to the injector, where a sleeper takes it.
                 if let Some(t) = w.take_run_next() {
                     shared.injector.push(t);
+                    shared.notify();
+                    acted = true;
                 }
-                stuck_with_work |= !w.queue.is_empty();
+            }
+            s.run_next = w.run_next_addr();
+            watch |= s.run_next != 0 && sleepers > 0;
+            let age = now.duration_since(s.since);
+            if !s.blocked && age >= s.probe_at {
+                s.probe_at = age * 2;
+                s.blocked = asleep_in_kernel(w);
+            }
+            if (s.blocked || age >= threshold)
+                && needs_help(shared, sleepers)
+                && hand_off(shared, i, runs)
+            {
+                acted = true;
             }
         }
-        tick = if any_running {
-            busy_tick
+        tick = if acted || watch {
+            FAST_TICK
+        } else if any_running && sleepers > 0 {
+            // A worker idles while another runs: a wake into the runner's run-next slot must
+            // reach the idle one soon (module docs).
+            (tick * 2).min(WATCH_TICK)
+        } else if any_running {
+            (tick * 2).min(busy_max)
         } else {
-            (tick * 2).min(threshold)
+            (tick * 2).min(threshold.max(FAST_TICK))
         };
         // Backstop for the timer watch: pending timers with no sleeper watching them (a watch
         // lost between workers coming and going) — wake a sleeper, which takes the watch.
         if !shared.timers.is_empty()
             && shared.timer_watcher.load(SeqCst) == 0
-            && let Some(i) = shared.idle.another_sleeper(usize::MAX, shared.base_workers)
+            && let Some(i) = shared.idle.another_sleeper(usize::MAX)
         {
             shared.unpark_worker(i);
         }
-        if stuck == 0 {
-            continue;
-        }
-        let all_stuck = stuck >= shared.idle.active_workers();
-        // With every worker stuck nobody sleeps in the reactor or watches timers either.
-        let needs_help = stuck_with_work
-            || !shared.injector.is_empty()
-            || (all_stuck
-                && (!shared.timers.is_empty() || crate::rt::reactor::registrations() > 0));
-        if !needs_help {
-            continue;
-        }
-        // A sleeping worker will steal the stuck one's queue and watch the timers.
-        if let Some(i) = shared.idle.worker_to_notify() {
-            shared.unpark_worker(i);
-            continue;
-        }
-        if shared.idle.searching() > 0 {
-            continue; // a searcher will find the work
-        }
-        add_extra_worker(shared);
     }
+}
+
+/// Whether a stuck carrier's worker is needed elsewhere: work waits in some queue (any carrier's:
+/// what waits behind an earlier stuck carrier counts too, its thieves may be stuck themselves) or
+/// in the injector, or nobody else is left to watch timers and sockets.
+fn needs_help(shared: &Shared, sleepers: usize) -> bool {
+    !shared.injector.is_empty()
+        || shared
+            .workers
+            .iter(shared.workers_hw.load(SeqCst))
+            .any(|w| !w.queue.is_empty() || w.has_run_next())
+        || (sleepers == 0 && (!shared.timers.is_empty() || crate::rt::reactor::registrations() > 0))
+}
+
+/// Whether carrier `w`'s OS thread sleeps in the kernel now (state `S` or `D` in
+/// `/proc/self/task/<tid>/stat`). An unreadable file counts as running.
+fn asleep_in_kernel(w: &WorkerShared) -> bool {
+    let tid = w.tid.load(Relaxed);
+    if tid <= 0 {
+        return false;
+    }
+    let mut path = [0u8; 48];
+    let mut cur = std::io::Cursor::new(&mut path[..]);
+    use std::io::Write;
+    if write!(cur, "/proc/self/task/{tid}/stat\0").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: `path` is NUL-terminated; `buf` is ours and its length is passed; the fd is closed.
+    let n = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        n
+    };
+    if n <= 0 {
+        return false;
+    }
+    let text = &buf[..n as usize];
+    // "tid (comm) S ...": the state follows the last ')' (comm may contain parentheses).
+    match text.iter().rposition(|&b| b == b')') {
+        Some(p) => matches!(text.get(p + 2), Some(b'S' | b'D')),
+        None => false,
+    }
+}
+
+/// Gives stuck carrier `i`'s worker to a spare or a new carrier. Returns `false` (and reports
+/// once) when the carrier bound leaves none to give it to.
+fn hand_off(shared: &Arc<Shared>, i: usize, run: u64) -> bool {
+    let w = &shared.workers[i];
+    let mut c = lock(&shared.monitor.carriers);
+    let target = match c.spare.pop() {
+        Some(slot) => Target::Spare(slot),
+        None => {
+            let slot = match c.released.pop() {
+                Some(s) => s,
+                None if c.fresh < shared.workers.capacity() => {
+                    c.fresh += 1;
+                    c.fresh - 1
+                }
+                None => {
+                    if !c.bound_reported {
+                        c.bound_reported = true;
+                        drop(c);
+                        report_bound(shared);
+                    }
+                    // The old way: wakes go to the stealable queue, sleepers steal it.
+                    w.stuck_run.store(run, Relaxed);
+                    if let Some(t) = w.take_run_next() {
+                        shared.injector.push(t);
+                        shared.notify();
+                    }
+                    return false;
+                }
+            };
+            Target::New(slot)
+        }
+    };
+    w.stuck_run.store(run, Relaxed);
+    w.lost.store(true, SeqCst);
+    WorkerShared::bump(&w.handoffs);
+    if let Some(t) = w.take_run_next() {
+        shared.injector.push(t);
+    }
+    shared.idle.add_worker();
+    match target {
+        Target::Spare(slot) => {
+            shared.workers[slot].lost.store(false, SeqCst);
+            drop(c);
+            shared.unpark_worker(slot);
+        }
+        Target::New(slot) => {
+            shared.workers.ensure(slot);
+            shared.workers[slot].lost.store(false, SeqCst);
+            shared.workers_hw.fetch_max(slot + 1, SeqCst);
+            // A previous carrier of this slot has finished (it released the slot as its last
+            // act): join it before starting the next.
+            if let Some(at) = c.handles.iter().position(|(s, _)| *s == slot) {
+                let (_, old) = c.handles.swap_remove(at);
+                let _ = old.join();
+            }
+            let s = shared.clone();
+            match std::thread::Builder::new()
+                .name(format!("smarm-carrier-{slot}"))
+                .spawn(move || worker::run(s, slot, true))
+            {
+                Ok(h) => {
+                    c.handles.push((slot, h));
+                    c.live += 1;
+                    c.peak = c.peak.max(c.live);
+                }
+                Err(e) => {
+                    // No thread to be had: undo; the stuck carrier keeps its worker after all.
+                    shared.idle.remove_worker(true);
+                    w.lost.store(false, SeqCst);
+                    c.released.push(slot);
+                    if !c.bound_reported {
+                        c.bound_reported = true;
+                        drop(c);
+                        eprintln!(
+                            "smarm: could not start a carrier thread ({e}); work queued behind a stuck carrier waits"
+                        );
+                    }
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+enum Target {
+    Spare(usize),
+    New(usize),
+}
+
+/// The carrier bound is reached: say so once, with the dump, as Go reports hitting its thread
+/// limit (Go aborts; smarm keeps going, the stuck work waits).
+fn report_bound(shared: &Shared) {
+    let live = lock(&shared.monitor.carriers).live;
+    eprintln!(
+        "smarm: all {live} carriers are stuck in blocking calls (the bound is Config::max_extra_workers / \
+         SMARM_MAX_EXTRA_WORKERS beyond the {} workers); queued green threads wait until one returns\n{}",
+        shared.base_workers,
+        crate::rt::dump()
+    );
 }
 
 /// Asks worker `w` to run the entry at the front of its deque when that entry has waited there a
 /// whole `threshold` (the owner takes its newest spawn first, so an old entry under a stream of
 /// new spawns would otherwise wait for ever; `sched/queue.rs`, "Nothing starves").
 fn starved_front(
-    w: &crate::rt::sched::WorkerShared,
+    w: &WorkerShared,
     seen: &mut (Option<u64>, Instant),
     now: Instant,
     threshold: Duration,
@@ -233,32 +537,5 @@ fn starved_front(
     } else if front.is_some() && now.duration_since(seen.1) >= threshold {
         w.queue.request_oldest();
         seen.1 = now;
-    }
-}
-
-/// Starts an extra worker in a spare slot, if the bound allows.
-fn add_extra_worker(shared: &Arc<Shared>) {
-    let mut extra = lock(&shared.monitor.extra);
-    let Some(slot) = extra.free.pop() else {
-        return; // at the bound: the stuck work waits, as it would without the monitor
-    };
-    let k = slot - shared.base_workers;
-    if let Some(old) = extra.handles[k].take() {
-        // It released the slot as its last act before returning.
-        let _ = old.join();
-    }
-    shared.workers_hw.fetch_max(slot + 1, SeqCst);
-    shared.idle.add_worker();
-    let s = shared.clone();
-    match std::thread::Builder::new()
-        .name(format!("smarm-worker-{slot}"))
-        .spawn(move || worker::run(s, slot))
-    {
-        Ok(h) => extra.handles[k] = Some(h),
-        Err(_) => {
-            // No thread to be had: undo, and let the stuck work wait.
-            shared.idle.remove_unstarted_worker();
-            extra.free.push(slot);
-        }
     }
 }

@@ -7,8 +7,10 @@
 //! the spawn path) that spill to and refill from a shared list in batches.
 
 use std::cell::UnsafeCell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+
+use crate::rt::sys::lock::{Mutex, Section};
 
 use crate::rt::task::Task;
 
@@ -109,10 +111,11 @@ static TABLE: Table = Table {
     grow: Mutex::new(()),
 };
 
-struct SlotGuard<'a>(&'a Slot);
+struct SlotGuard<'a>(&'a Slot, Section);
 
 impl Slot {
     fn lock(&self) -> SlotGuard<'_> {
+        let section = Section::enter();
         while self
             .lock
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -120,7 +123,7 @@ impl Slot {
         {
             std::hint::spin_loop();
         }
-        SlotGuard(self)
+        SlotGuard(self, section)
     }
 }
 

@@ -1,28 +1,30 @@
 //! Allocator-driven preemption: [`PreemptingAllocator`], [`check!`](crate::check) and
 //! [`NoPreempt`].
 //!
-//! Every `interval`-th allocation (default 128) on a worker thread, and every `interval`-th
-//! `check!()`, reads the TSC; if the green thread running there has used up its timeslice
-//! (default 100 µs), it is *reported*: its worker is marked stuck and the monitor is woken, which
-//! hands the worker's queued green threads to a sleeping or an extra worker (see `rt::monitor`).
+//! Every `interval`-th allocation (default 128) on a green thread, and every `interval`-th
+//! `check!()`, reads the TSC; if the running green thread has used up its timeslice (default
+//! 100 µs), it is switched out to the back of its worker's run queue, like a yield, and resumes on
+//! whichever worker takes it next. Many hogs thus share the workers round-robin, and a ticker, a
+//! reply or a wake gets its turn within a timeslice or so.
 //!
-//! **Why a preempted green thread does not switch (yet).** Preemption inside the allocator turns
-//! every allocation in every crate into a potential switch point. Thread-locals no longer stand in
-//! the way: every green thread has its own thread pointer (`rt::sys::tls`), so code stopped with a
-//! thread-local's address in a register, inside stdout's lock or while unwinding finds the same
-//! thread-locals wherever it resumes. What remains is a green thread stopped while holding a
-//! `std::sync::Mutex`: the next contender would block the worker that should run the holder — the
-//! hand-off of the worker to another carrier (Go's model) is what makes that safe, and it is not
-//! built yet. So the preempted green thread keeps its OS thread *and keeps running on it*; what
-//! moves is everything else that was queued behind it. A hog thus degrades gracefully to a
-//! kernel-scheduled thread, and no runtime lock can be held across a switch that never happens —
-//! so the runtime needs no `NoPreempt` around its own locks. Explicit smarm blocking calls (recv,
-//! lock, sleep, IO) stay ordinary, cheap switches; the hog's own next one lets its worker run the
-//! queue normally again.
+//! **Why switching inside the allocator is sound.** Every allocation in every crate becomes a
+//! possible switch point, so everything the interrupted code holds must stay valid elsewhere:
+//! - its thread-locals: every green thread has its own thread pointer (`rt::sys::tls`), so code
+//!   stopped with a thread-local's address in a register, inside stdout's reentrant lock (owned by
+//!   the green thread's own thread id) or while a `RefCell` in a thread-local is borrowed finds
+//!   the same thread-locals wherever it resumes;
+//! - a `std::sync::Mutex` it holds: the next contender blocks its carrier in the kernel; the
+//!   monitor sees that carrier asleep and gives its worker to another carrier (`rt::monitor`), which
+//!   runs the holder;
+//! - the runtime's own state: never switched out inside a runtime lock or while holding a
+//!   reference to its worker (`sys::lock::Section`; DESIGN.md rule 2), nor while panicking or under
+//!   [`NoPreempt`]. A refused check comes again `interval` allocations later. The check runs
+//!   before the inner allocator is called, so no allocator lock is held either.
 //!
 //! **Cost.** A preemption check is a thread-local countdown (`dec` and a branch) per allocation;
 //! the TSC is read only on every `interval`-th. The switch path pays nothing: the start of a run is
-//! noticed lazily by the first check that sees the worker's run counter change.
+//! noticed lazily by the first check that sees the worker's run counter change. A preemption is a
+//! yield (a switch out and back in, ~130 ns) per timeslice.
 //!
 //! Off: on threads that are not workers, in the scheduler loop, while panicking, inside
 //! [`NoPreempt`], before the TSC is calibrated (the monitor does it when a runtime starts).
@@ -36,6 +38,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::rt::sched::{self, Shared, WorkerShared};
+use crate::rt::sys::lock;
 
 /// Default number of allocations (or `check!()`s) between two looks at the clock.
 pub const DEFAULT_INTERVAL: u32 = 128;
@@ -45,9 +48,9 @@ static INTERVAL: AtomicU32 = AtomicU32::new(DEFAULT_INTERVAL);
 thread_local! {
     /// Allocations left until the next look at the clock.
     static COUNTDOWN: Cell<u32> = const { Cell::new(DEFAULT_INTERVAL) };
-    /// `(run key, tsc, reported)`: the worker run this green thread last saw (see `slow_check`),
-    /// the TSC when it first saw it, and whether that run was reported already.
-    static SLICE: Cell<(u64, u64, bool)> = const { Cell::new((0, 0, false)) };
+    /// `(run key, tsc)`: the worker run this green thread last saw (see `slow_check`) and the
+    /// TSC when it first saw it.
+    static SLICE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
 /// Sets how many allocations pass between two preemption checks (process-wide; at least 1).
@@ -95,17 +98,16 @@ pub(crate) fn tick() {
 #[cold]
 #[inline(never)]
 fn slow_check() {
-    let w = sched::current_worker();
-    if w.is_null() {
-        return; // not a worker thread
-    }
-    // SAFETY: a non-null WORKER is this OS thread's live worker; nothing here switches, so the
-    // reference does not outlive a switch.
-    let w = unsafe { &*w };
-    let task = w.current.get();
-    if task.is_null() {
-        return; // the scheduler loop
-    }
+    let Some(task) = sched::current_task() else {
+        return; // an OS thread, or a carrier's scheduler loop
+    };
+    // SAFETY: the running green thread's task is alive while it runs; `green` is set for every
+    // spawned task. Its worker is the one running it now; nothing here uses it after a switch.
+    let g = unsafe { (*task).green.as_ref().unwrap_unchecked() };
+    // SAFETY: as above: set by the worker before it switched this green thread in.
+    let Some(w) = (unsafe { g.worker.load(Relaxed).as_ref() }) else {
+        return;
+    };
     let ws: &WorkerShared = &w.shared.workers[w.index];
     let run = ws.runs.load(Relaxed);
     let slice = w.shared.timeslice_ticks.load(Relaxed);
@@ -113,37 +115,30 @@ fn slow_check() {
         return;
     }
     let now = rdtsc();
-    let Ok((seen, start, reported)) = SLICE.try_with(Cell::get) else {
+    let Ok((seen, start)) = SLICE.try_with(Cell::get) else {
         return;
     };
     // `SLICE` is the green thread's own (its thread-locals travel with it) while run counters are
     // per worker: the key names both, so a run on another worker is never mistaken for this one.
     let key = run ^ ((w.index as u64) << 56);
     if seen != key {
-        let _ = SLICE.try_with(|s| s.set((key, now, false)));
+        let _ = SLICE.try_with(|s| s.set((key, now)));
         return;
     }
-    if reported || now.wrapping_sub(start) < slice {
+    if now.wrapping_sub(start) < slice {
         return;
     }
-    // SAFETY: the running task is alive while it runs; `green` is immutable.
-    let no_preempt =
-        unsafe { (*task).green.as_ref() }.is_some_and(|g| g.no_preempt.load(Relaxed) > 0);
-    if no_preempt || std::thread::panicking() {
+    // Not inside the runtime's own code (a lock, a worker's caches: `sys::lock`), not under a
+    // `NoPreempt`, not while unwinding. A check refused here comes again `interval` allocations
+    // later.
+    if g.no_preempt.load(Relaxed) > 0 || !lock::preemptible() || std::thread::panicking() {
         return;
     }
-    let _ = SLICE.try_with(|s| s.set((key, start, true)));
-    ws.stuck_run.store(run, Relaxed);
-    crate::rt::stats::WorkerCounters::bump(&ws.counters.preemptions);
-    // What this green thread woke last sits in the run-next slot: move it to the stealable queue
-    // now rather than wait for the monitor to take it. Neither call allocates nor takes a lock, so this is sound
-    // even when the allocation that brought us here came from inside the runtime.
-    if let Some(t) = ws.take_run_next()
-        && let Err(t) = w.local_queue().try_push(t)
-    {
-        drop(ws.replace_run_next(t)); // the queue is full: leave it (the slot was empty)
-    }
-    w.shared.monitor.poke();
+    // To the back of the run queue; it resumes on whichever worker takes it, with its own
+    // thread-locals (`sys::tls`), so code stopped with a thread-local's address in a register,
+    // inside stdout's lock or holding a `std::sync::Mutex` finds everything as it left it. A
+    // contender for that mutex blocks its carrier, and the monitor hands that carrier's worker on.
+    sched::preempt_green();
 }
 
 /// A global allocator that adds preemption checks to another (`System` by default).
@@ -165,8 +160,9 @@ fn slow_check() {
 /// ```
 ///
 /// `alloc`, `alloc_zeroed` and `realloc` count down towards a check; `dealloc` is a plain
-/// delegate. See the module documentation of `smarm::rt::preempt` (in the source) for what a check
-/// does and why a preempted green thread never switches inside the allocator.
+/// delegate. A check that finds the running green thread's timeslice spent switches it out to the
+/// back of the run queue before the allocation is made (never inside the runtime's own code); see
+/// the module documentation of `smarm::rt::preempt` (in the source) for why that is sound.
 pub struct PreemptingAllocator<A: GlobalAlloc = System> {
     inner: A,
 }
@@ -229,15 +225,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for PreemptingAllocator<A> {
     }
 }
 
-/// While alive, the current green thread is never reported as past its timeslice (its worker's
-/// queue stays where it is). Nests; may be held across smarm blocking calls (it belongs to the
-/// green thread, not to the OS thread). On an OS thread it does nothing.
+/// While alive, the current green thread is never preempted (switched out at the end of its
+/// timeslice); it still switches at its own smarm calls. Nests; may be held across smarm blocking
+/// calls (it belongs to the green thread, not to the OS thread). On an OS thread it does nothing.
 ///
 /// # Examples
 ///
 /// ```
 /// let _quiet = smarm::NoPreempt::new();
-/// // latency-critical work here keeps its worker's queue with it
+/// // latency-critical work here is not switched out at its timeslice's end
 /// ```
 pub struct NoPreempt {
     task: Option<*const crate::rt::task::Task>,
@@ -245,14 +241,14 @@ pub struct NoPreempt {
 }
 
 impl NoPreempt {
-    /// Disables preemption reports for the current green thread until dropped.
+    /// Disables preemption for the current green thread until dropped.
     ///
     /// # Examples
     ///
     /// ```
     /// let h = smarm::thread::spawn(|| {
     ///     let _guard = smarm::NoPreempt::new();
-    ///     // This loop keeps its worker's queue with it, however long it runs.
+    ///     // This loop keeps its worker, however long it runs.
     ///     (0..10_000u64).map(|i| i * i).sum::<u64>()
     /// });
     /// assert_eq!(h.join().unwrap(), (0..10_000u64).map(|i| i * i).sum());
@@ -298,8 +294,8 @@ pub fn check_point() {
 }
 
 /// A preemption check for loops that never allocate: every `interval`-th call looks at the clock
-/// and, if the running green thread's timeslice is spent, hands its worker's queue to another
-/// worker (the green thread itself keeps running). Costs a thread-local countdown per call.
+/// and, if the running green thread's timeslice is spent, switches it out to the back of the run
+/// queue (it resumes on whichever worker takes it). Costs a thread-local countdown per call.
 ///
 /// # Examples
 ///

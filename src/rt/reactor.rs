@@ -67,14 +67,16 @@
 //!
 //! If *every* worker of a runtime runs a green thread that computes (or blocks in a std call)
 //! without a smarm blocking call, nobody of that runtime polls; the monitor (`rt::monitor`)
-//! notices the stuck workers within its threshold and, while sockets are registered, starts an
-//! extra worker, which sleeps in the reactor like any idle worker.
+//! notices the stuck carriers and, while sockets are registered, gives a worker to a spare or new
+//! carrier, which sleeps in the reactor like any idle worker.
 
 use std::cell::UnsafeCell;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use crate::rt::sys::lock::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::rt::park::WaitReason;
@@ -254,7 +256,7 @@ pub(crate) fn reactor() -> io::Result<&'static Reactor> {
 /// the driver when it goes back to sleep.
 fn kick_global() {
     let g = sched::global();
-    for i in 0..g.workers.len() {
+    for (i, _) in g.workers.allocated() {
         g.unpark_worker(i);
     }
 }
@@ -274,7 +276,7 @@ pub(crate) fn hand_on_to_global(from: &sched::Shared) {
     if std::ptr::eq(&**g, from) {
         return;
     }
-    if let Some(w) = g.idle.another_sleeper(usize::MAX, g.base_workers) {
+    if let Some(w) = g.idle.another_sleeper(usize::MAX) {
         g.unpark_worker(w);
     }
 }

@@ -19,7 +19,7 @@ use crate::rt::sched::{self, Shared};
 pub(crate) struct WorkerCounters {
     pub(crate) parks: AtomicU64,
     pub(crate) steals: AtomicU64,
-    /// Timeslices reported spent by the preempting allocator or `check!()` (`rt::preempt`).
+    /// Green threads switched out at the end of their timeslice (`rt::preempt`).
     pub(crate) preemptions: AtomicU64,
 }
 
@@ -53,13 +53,23 @@ pub struct Stats {
     pub switches: u64,
     /// Parks completed (a green thread blocked and its worker moved on).
     pub parks: u64,
-    /// Timeslices reported spent under the preempting allocator or `check!()`.
+    /// Green threads switched out at the end of their timeslice (the preempting allocator or
+    /// `check!()` noticed it), to the back of the run queue.
     pub preemptions: u64,
     /// Successful steals (a worker took half of another's queue).
     pub steals: u64,
-    /// Times the monitor found a worker stuck (a blocking call or a hog) and handed its queued
-    /// green threads on.
+    /// Times the monitor found a carrier stuck in foreign code (a blocking call, or a loop it
+    /// cannot preempt) and gave its worker to another carrier.
     pub handoffs: u64,
+    /// Workers (scheduling slots): at most this many carriers run green code at once.
+    pub worker_count: u64,
+    /// Carriers (OS threads that run green threads) alive now: one per worker, plus those stuck
+    /// in foreign code and spares waiting for a worker.
+    pub carriers: u64,
+    /// The most carriers alive at once so far.
+    pub carriers_peak: u64,
+    /// Of `carriers`, spares: carriers that gave up their worker and wait (they retire after 2 s).
+    pub carriers_spare: u64,
     /// Green threads spawned from outside the workers (a plain OS thread such as `main`).
     pub spawned_outside: u64,
     /// Sockets registered with the reactor now (process-wide: one reactor serves every runtime).
@@ -74,12 +84,12 @@ pub struct Stats {
     /// (decided once per process from `AT_HWCAP2`; `SMARM_TLS_SWITCH=arch_prctl` forces the
     /// syscall).
     pub tls_switch: &'static str,
-    /// The same counters per worker, by worker index: the base workers first, then the slots of
-    /// extra workers the monitor has started (see `Config::max_extra_workers`).
+    /// The same counters per carrier slot, by index: the first `worker_count` carriers first,
+    /// then the slots of carriers the monitor has started (see `Config::max_extra_workers`).
     pub workers: Vec<WorkerStats>,
 }
 
-/// One worker's counters, part of [`Stats`].
+/// One carrier slot's counters, part of [`Stats`].
 ///
 /// # Examples
 ///
@@ -91,7 +101,7 @@ pub struct Stats {
 ///     hs.into_iter().for_each(|h| h.join().unwrap());
 ///
 ///     let s = rt::stats();
-///     assert!(s.workers.len() >= 2); // the base workers, then extra workers' slots
+///     assert!(s.workers.len() >= 2); // the first carriers, then those the monitor started
 ///     // Every green thread was spawned on some worker or from outside the workers.
 ///     let per_worker: u64 = s.workers.iter().map(|w| w.spawned).sum();
 ///     assert_eq!(per_worker + s.spawned_outside, s.spawned);
@@ -113,8 +123,7 @@ pub struct WorkerStats {
     pub preemptions: u64,
     /// Successful steals by this worker.
     pub steals: u64,
-    /// Times the monitor found a worker stuck (a blocking call or a hog) and handed its queued
-    /// green threads on.
+    /// Times the monitor found this carrier stuck and gave its worker to another carrier.
     pub handoffs: u64,
 }
 
@@ -137,9 +146,15 @@ pub fn stats() -> Stats {
     sched::with_current_rt(snapshot)
 }
 
+/// [`stats`] without starting the global runtime: `None` from a plain OS thread before it starts.
+pub(crate) fn current_if_started() -> Option<Stats> {
+    sched::with_current_rt_if_started(snapshot)
+}
+
 fn snapshot(rt: &Shared) -> Stats {
-    let workers: Vec<WorkerStats> = rt.workers[..rt.workers_hw.load(Relaxed)]
-        .iter()
+    let workers: Vec<WorkerStats> = rt
+        .workers
+        .iter(rt.workers_hw.load(Relaxed))
         .map(|w| WorkerStats {
             spawned: w.spawned.load(Relaxed),
             finished: w.finished.load(Relaxed),
@@ -155,7 +170,12 @@ fn snapshot(rt: &Shared) -> Stats {
     let sum = |f: fn(&WorkerStats) -> u64| workers.iter().map(f).sum::<u64>();
     let spawned = sum(|w| w.spawned) + spawned_outside;
     let finished = sum(|w| w.finished);
+    let carriers = rt.monitor.counts();
     Stats {
+        worker_count: rt.base_workers as u64,
+        carriers: carriers.live as u64,
+        carriers_peak: carriers.peak as u64,
+        carriers_spare: carriers.spare as u64,
         live: spawned.saturating_sub(finished),
         spawned,
         switches: sum(|w| w.switches),
@@ -180,19 +200,24 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "live {} spawned {} switches {} parks {} preemptions {} steals {} handoffs {}",
+            "live {} spawned {} switches {} parks {} preemptions {} steals {} handoffs {} \
+             workers {} carriers {} (peak {}, spare {})",
             self.live,
             self.spawned,
             self.switches,
             self.parks,
             self.preemptions,
             self.steals,
-            self.handoffs
+            self.handoffs,
+            self.worker_count,
+            self.carriers,
+            self.carriers_peak,
+            self.carriers_spare
         )?;
         for (i, w) in self.workers.iter().enumerate() {
             writeln!(
                 f,
-                "  worker {i}: spawned {} finished {} switches {} parks {} preemptions {} steals {} \
+                "  carrier {i}: spawned {} finished {} switches {} parks {} preemptions {} steals {} \
                  handoffs {}",
                 w.spawned, w.finished, w.switches, w.parks, w.preemptions, w.steals, w.handoffs
             )?;

@@ -10,8 +10,9 @@
 //! - a complete-event slice (`"ph":"X"`) per run of a green thread on a worker, named by the green
 //!   thread's name (or `green #id`), with its thread id and Pid in `args`;
 //! - instant events (`"ph":"i"`) for `spawn`, `park` (with the reason: channel, lock, condvar,
-//!   join, sleep, park, io), `wake`, `steal`, and `preempt` (a run whose worker's queue was handed
-//!   on because it passed its timeslice or blocked in a std call; see `rt::monitor`).
+//!   join, sleep, park, io), `wake`, `steal`, and `preempt` (a run switched out at the end of its
+//!   timeslice, or whose carrier was found stuck in foreign code and lost its worker to another
+//!   carrier; see `rt::preempt` and `rt::monitor`).
 //!
 //! ## Cost
 //! Off: every hook is `if trace::enabled() { .. }` on a relaxed load of one static bool that never
@@ -42,10 +43,12 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::rt::park::WaitReason;
@@ -178,6 +181,8 @@ thread_local! {
 #[inline(never)]
 fn with_local_ring(f: impl FnOnce(&Ring)) {
     if crate::rt::sched::current_task().is_some() {
+        // Not switched out (preempted) while the worker's ring is in use.
+        let _section = crate::rt::sys::lock::Section::enter();
         let w = crate::rt::sched::current_worker();
         // SAFETY: from a green thread, `w` is the live worker running it; its ring pointer is
         // either null or the carrier's ring, kept alive by the carrier's thread-local `LOCAL`
@@ -325,9 +330,9 @@ pub(crate) fn woken(task: &Task) {
     record(Event::about(Kind::Wake, task, now()));
 }
 
-/// `task`'s run that just ended was preempted (reported past its timeslice, or found stuck by the
-/// monitor): its worker's queue was handed on while it ran. Recorded by the worker after the run,
-/// never from inside the allocator.
+/// `task`'s run that just ended was preempted (switched out at the end of its timeslice), or its
+/// carrier was found stuck and its worker given to another carrier while it ran. Recorded by the
+/// carrier after the run, never from inside the allocator.
 #[cold]
 pub(crate) fn preempted(task: &Task) {
     record(Event::about(Kind::Preempt, task, now()));

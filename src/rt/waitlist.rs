@@ -16,8 +16,10 @@
 //! The lock is a std mutex held for a few instructions; nothing that can switch runs under it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::rt::park::{self, WaitKind, WaitReason};

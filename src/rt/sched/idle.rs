@@ -16,12 +16,13 @@
 //!    or sees no searcher after it, and wakes someone. That closes the lost-wake-up window.
 //! 4. At most half the workers search at once, so idle workers do not all hammer the queues.
 //!
-//! The number of workers changes while the runtime runs: the monitor adds *extra* workers while a
-//! worker is stuck (in a blocking std call, or a hog past its timeslice), and an extra worker that
-//! runs dry retires again. An added worker starts unparked and searching (like a notified one); a
-//! worker retires only from the sleeper list, so it is already counted as parked.
+//! Here a "worker" is a carrier that holds one of the runtime's N workers (`worker.rs`,
+//! "Carriers"). When the monitor gives a stuck carrier's worker to another carrier it counts the
+//! new one in ([`Idle::add_worker`]: unparked and searching, like a notified one) at once, and the
+//! stuck one counts itself out ([`Idle::remove_worker`]) when its green thread comes back to the
+//! loop; in between the count is one above N, which only means one more carrier may search.
 
-use std::sync::Mutex;
+use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 
 const UNPARK_SHIFT: usize = 16;
@@ -30,7 +31,8 @@ const SEARCH_MASK: usize = (1 << UNPARK_SHIFT) - 1;
 pub(crate) struct Idle {
     state: AtomicUsize,
     sleepers: Mutex<Vec<usize>>,
-    /// Workers that exist now: the base workers plus active extra ones.
+    /// Workers counted now: N, plus for a moment each one whose stuck carrier has not yet given
+    /// it up.
     num_workers: AtomicUsize,
 }
 
@@ -51,34 +53,32 @@ impl Idle {
         self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
     }
 
-    /// Undoes [`add_worker`](Self::add_worker) for a worker whose thread could not be started.
-    pub(crate) fn remove_unstarted_worker(&self) {
+    /// Workers asleep now.
+    pub(crate) fn sleeping(&self) -> usize {
+        let unparked = self.state.load(SeqCst) >> UNPARK_SHIFT;
+        self.num_workers.load(SeqCst).saturating_sub(unparked)
+    }
+
+    /// Counts out an unparked worker whose carrier gave it up (it was `searching` or not).
+    /// Returns `true` if it was the last searcher: the caller then wakes another (rule 2).
+    pub(crate) fn remove_worker(&self, searching: bool) -> bool {
         let _sleepers = self.lock();
         self.num_workers.fetch_sub(1, SeqCst);
-        self.state.fetch_sub((1 << UNPARK_SHIFT) | 1, SeqCst);
+        let prev = self
+            .state
+            .fetch_sub((1 << UNPARK_SHIFT) | usize::from(searching), SeqCst);
+        searching && prev & SEARCH_MASK == 1
     }
 
-    /// Workers that exist now.
-    pub(crate) fn active_workers(&self) -> usize {
-        self.num_workers.load(SeqCst)
-    }
-
-    /// Workers searching for work now.
-    pub(crate) fn searching(&self) -> usize {
-        self.state.load(SeqCst) & SEARCH_MASK
-    }
-
-    /// Retires `worker` if it is asleep and nobody has picked it to wake (then it must run).
-    pub(crate) fn retire(&self, worker: usize) -> bool {
-        let mut sleepers = self.lock();
-        match sleepers.iter().position(|&w| w == worker) {
-            Some(i) => {
-                sleepers.swap_remove(i);
-                self.num_workers.fetch_sub(1, SeqCst);
-                true
-            }
-            None => false,
+    /// Counts in a worker (unparked and searching) if fewer than `limit` exist.
+    pub(crate) fn try_add_worker(&self, limit: usize) -> bool {
+        let _sleepers = self.lock();
+        if self.num_workers.load(SeqCst) >= limit {
+            return false;
         }
+        self.num_workers.fetch_add(1, SeqCst);
+        self.state.fetch_add((1 << UNPARK_SHIFT) | 1, SeqCst);
+        true
     }
 
     /// Holds the sleeper list's lock across a `fork` (see `sched::before_fork`).
@@ -86,7 +86,7 @@ impl Idle {
         Box::new(self.lock())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<usize>> {
         self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -161,12 +161,9 @@ impl Idle {
     }
 
     /// Some sleeping worker other than `me`, left registered as asleep (a spurious wake-up for
-    /// it: it re-arms its sleep, taking the timer watch if that is free). A base worker (index
-    /// below `base`) is preferred: it never retires, so a watch handed to it is not lost.
-    pub(crate) fn another_sleeper(&self, me: usize, base: usize) -> Option<usize> {
-        let sleepers = self.lock();
-        let mut others = sleepers.iter().copied().filter(|&w| w != me);
-        let first = others.clone().find(|&w| w < base);
-        first.or_else(|| others.next())
+    /// it: it re-arms its sleep, taking the timer watch if that is free). Sleepers hold workers
+    /// and never retire, so a watch handed to one is not lost.
+    pub(crate) fn another_sleeper(&self, me: usize) -> Option<usize> {
+        self.lock().iter().copied().find(|&w| w != me)
     }
 }

@@ -26,14 +26,15 @@
 
 pub(crate) mod idle;
 pub(crate) mod queue;
+pub(crate) mod slots;
 pub(crate) mod worker;
 
 use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::rt::config::Config;
@@ -43,6 +44,7 @@ use crate::rt::pid;
 use crate::rt::reactor;
 use crate::rt::sys::context;
 use crate::rt::sys::futex;
+use crate::rt::sys::lock::{Mutex, Section};
 use crate::rt::sys::stack::{StackPool, round_size};
 use crate::rt::sys::tls;
 use crate::rt::task::{
@@ -61,6 +63,7 @@ pub(crate) const INTENT_YIELD: usize = 1;
 pub(crate) const INTENT_PARK_USER: usize = 2;
 pub(crate) const INTENT_PARK_WAKE: usize = 3;
 pub(crate) const INTENT_EXIT: usize = 4;
+pub(crate) const INTENT_PREEMPT: usize = 5;
 
 /// A worker's sleep word: the same three states as std's futex parker, plus one for a worker
 /// asleep in the reactor's `epoll_wait` (woken through the reactor's eventfd, not the futex).
@@ -89,6 +92,12 @@ pub(crate) struct WorkerShared {
     pub(crate) stuck_run: AtomicU64,
     /// Times the monitor found this worker stuck (written by the monitor only).
     pub(crate) handoffs: AtomicU64,
+    /// Set by the monitor when it gives this carrier's worker to another carrier (the green thread
+    /// running here is stuck in foreign code); the carrier gives up the worker for good at its
+    /// next return to its loop (`worker.rs`, "Carriers"). Cleared when it gets a worker again.
+    pub(crate) lost: AtomicBool,
+    /// The carrier's kernel thread id (for the monitor's look at its state), 0 while none.
+    pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Event counters for `rt::stats` (written only by the worker itself).
     pub(crate) counters: crate::rt::stats::WorkerCounters,
 }
@@ -105,7 +114,7 @@ impl WorkerShared {
         counter.store(counter.load(Relaxed) + 1, Release);
     }
 
-    fn new() -> WorkerShared {
+    pub(crate) fn new() -> WorkerShared {
         WorkerShared {
             queue: RunQueue::new(),
             run_next: AtomicPtr::new(std::ptr::null_mut()),
@@ -116,6 +125,8 @@ impl WorkerShared {
             stuck_run: AtomicU64::new(u64::MAX),
             counters: Default::default(),
             handoffs: AtomicU64::new(0),
+            lost: AtomicBool::new(false),
+            tid: std::sync::atomic::AtomicI32::new(0),
         }
     }
 
@@ -125,6 +136,12 @@ impl WorkerShared {
         let old = self.run_next.swap(Arc::into_raw(task) as *mut Task, AcqRel);
         // SAFETY: a non-null slot value is an `Arc::into_raw` reference the swap made ours.
         (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+    }
+
+    /// The run-next task's address (0 if none): the monitor compares it between samples.
+    #[inline]
+    pub(crate) fn run_next_addr(&self) -> usize {
+        self.run_next.load(Relaxed) as usize
     }
 
     /// Whether the run-next slot holds a task.
@@ -148,17 +165,17 @@ impl WorkerShared {
     /// its timeslice). Read by the worker itself when it wakes a task.
     #[inline]
     pub(crate) fn is_stuck(&self) -> bool {
-        self.stuck_run.load(Relaxed) == self.runs.load(Relaxed)
+        self.stuck_run.load(Relaxed) == self.runs.load(Relaxed) || self.lost.load(Relaxed)
     }
 }
 
 /// A runtime: its workers, queues, timers and accounting. Green threads keep it alive.
 pub(crate) struct Shared {
-    /// Every worker slot: the base workers first, then the spare slots for extra workers.
-    pub(crate) workers: Box<[WorkerShared]>,
-    /// How many base workers (they never retire).
+    /// Every carrier's slot (`slots.rs`), by carrier index.
+    pub(crate) workers: slots::Slots,
+    /// How many workers (scheduling slots, Go's Ps): at most this many carriers run green code.
     pub(crate) base_workers: usize,
-    /// One past the highest slot ever used: thieves and the monitor look at `workers[..hw]`.
+    /// One past the highest slot ever used: thieves and the monitor look at `workers.iter(hw)`.
     pub(crate) workers_hw: AtomicUsize,
     pub(crate) monitor: Monitor,
     pub(crate) blocking_threshold: std::time::Duration,
@@ -247,6 +264,26 @@ impl Shared {
         false
     }
 
+    /// A spare carrier (`monitor::wait_as_spare`) sleeps on its slot's word until the monitor
+    /// gives it a worker (`unpark_worker`) or `timeout` passes. Never in the reactor: a spare runs
+    /// nothing, so it must not take the wakes a poll would dispatch.
+    pub(crate) fn park_spare(&self, i: usize, timeout: std::time::Duration) {
+        let word = &self.workers[i].sleep;
+        if word
+            .compare_exchange(SLEEP_NOTIFIED, SLEEP_EMPTY, AcqRel, Acquire)
+            .is_ok()
+        {
+            return;
+        }
+        if word
+            .compare_exchange(SLEEP_EMPTY, SLEEP_PARKED, AcqRel, Acquire)
+            .is_ok()
+        {
+            futex::wait(word, SLEEP_PARKED, Some(timeout));
+        }
+        word.swap(SLEEP_EMPTY, AcqRel);
+    }
+
     /// Whether every green thread ever spawned on this runtime has finished.
     ///
     /// The counters only grow, and a thread finishes after it was spawned, so reading every
@@ -255,11 +292,15 @@ impl Shared {
     /// a runtime with no live green thread (spawns from outside go to the global runtime), so it
     /// stays that way. Workers ask this when they run out of work, off the hot path.
     pub(crate) fn quiescent(&self) -> bool {
-        let finished: u64 = self.workers.iter().map(|w| w.finished.load(SeqCst)).sum();
+        let finished: u64 = self
+            .workers
+            .allocated()
+            .map(|(_, w)| w.finished.load(SeqCst))
+            .sum();
         let spawned: u64 = self
             .workers
-            .iter()
-            .map(|w| w.spawned.load(SeqCst))
+            .allocated()
+            .map(|(_, w)| w.spawned.load(SeqCst))
             .sum::<u64>()
             + self.external_spawned.load(SeqCst);
         finished == spawned
@@ -390,11 +431,30 @@ pub(crate) fn with_current_rt<R>(f: impl FnOnce(&Shared) -> R) -> R {
     }
 }
 
-/// The worker on this OS thread if it belongs to `rt`.
-fn local_worker(rt: &Shared) -> Option<&'static Worker> {
+/// [`with_current_rt`], except that from a plain OS thread it uses the global runtime only if it
+/// has started (in this process: a forked child's is not).
+pub(crate) fn with_current_rt_if_started<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
     let w = current_worker();
-    // SAFETY: see `current_task`. The 'static is a lie bounded by the callers, which use the
-    // reference only until their next switch.
+    if w.is_null() {
+        let p = GLOBAL.load(Acquire);
+        if p.is_null() || GLOBAL_EPOCH.load(Acquire) != FORK_EPOCH.load(Acquire) {
+            return None;
+        }
+        // SAFETY: a published global runtime is leaked, never freed.
+        Some(f(unsafe { &*p }))
+    } else {
+        // SAFETY: as in `with_current_rt`.
+        Some(f(unsafe { &(*w).shared }))
+    }
+}
+
+/// The worker running the caller if it belongs to `rt`. The reference lives no longer than the
+/// caller's [`Section`]: inside one the caller is never switched out (`sys::lock`), so it stays
+/// on this worker, and the caller itself never switches while it holds a runtime section.
+fn local_worker<'s>(rt: &Shared, _section: &'s Section) -> Option<&'s Worker> {
+    let w = current_worker();
+    // SAFETY: a non-null worker is the one running this code, alive while it runs; the section
+    // keeps this code on it for the reference's lifetime.
     let w = unsafe { w.as_ref()? };
     std::ptr::eq(&*w.shared, rt).then_some(w)
 }
@@ -506,6 +566,7 @@ extern "C" fn before_fork() {
         guards.push(rt.injector.hold_for_fork());
         guards.push(rt.stacks.hold_for_fork());
         guards.push(rt.idle.hold_for_fork());
+        guards.push(rt.monitor.hold_for_fork());
     }
     guards.extend(reactor::hold_for_fork());
     guards.extend(tls::hold_for_fork());
@@ -550,6 +611,9 @@ extern "C" fn after_fork_in_child() {
         w.shared.timer_watcher.store(0, SeqCst);
         // The idle bookkeeping counts workers that do not exist here: wake this one directly.
         w.shared.fork_only_worker.store(w.index, SeqCst);
+        // No monitor runs here to give a worker back: the forking carrier keeps its own, even if
+        // the parent's monitor had just handed it off.
+        w.shared_part().lost.store(false, SeqCst);
     }
 }
 
@@ -572,17 +636,17 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
     }
     trace::start_from_env();
     let n = config.resolved_workers();
-    let extra = config.resolved_max_extra_workers();
+    let carriers = config.resolved_max_carriers().max(n);
     let shared = Arc::new(Shared {
-        workers: (0..n + extra).map(|_| WorkerShared::new()).collect(),
+        workers: slots::Slots::new(carriers, n),
         base_workers: n,
         workers_hw: AtomicUsize::new(n),
-        monitor: Monitor::new(n, extra),
+        monitor: Monitor::new(n, carriers),
         blocking_threshold: config.resolved_blocking_threshold(),
         timeslice: config.resolved_timeslice(),
         timeslice_ticks: AtomicU64::new(0),
         injector: Injector::new(),
-        idle: Idle::new(n, n + extra),
+        idle: Idle::new(n, 2 * n + 64),
         timers: Timers::new(),
         timer_watcher: AtomicUsize::new(0),
         external_spawned: AtomicU64::new(0),
@@ -592,12 +656,13 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
         fork_only_worker: AtomicUsize::new(usize::MAX),
         has_done_waiter: AtomicBool::new(false),
     });
+    debug_assert!(shared.workers.capacity() >= n);
     let handles = (0..n)
         .map(|i| {
             let s = shared.clone();
             std::thread::Builder::new()
                 .name(format!("smarm-worker-{i}"))
-                .spawn(move || worker::run(s, i))
+                .spawn(move || worker::run(s, i, false))
                 .expect("smarm: failed to start a worker thread")
         })
         .collect();
@@ -622,7 +687,7 @@ pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::Join
         .unwrap_or_else(|e| e.into_inner())
         .take();
     shared.shutdown.store(true, SeqCst);
-    for i in 0..shared.workers.len() {
+    for (i, _) in shared.workers.allocated() {
         shared.unpark_worker(i);
     }
     for h in handles {
@@ -686,7 +751,10 @@ where
         ErasedBox::new(f())
     }
     let size = stack_size.map_or(rt.stacks.size(), round_size);
-    let w = local_worker(rt);
+    // The worker's caches are used below, and the allocations here must not switch this green
+    // thread to another worker meanwhile (`sys::lock`).
+    let _section = Section::enter();
+    let w = local_worker(rt, &_section);
     // SAFETY: a worker's caches are touched only on its own OS thread, which is this one, and
     // nothing in this function switches.
     let local_stacks = w.map(|w| unsafe { &mut *w.stacks.get() });
@@ -778,7 +846,9 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
         );
     }
     let rt = g.rt();
-    match local_worker(rt) {
+    // No preemption while this worker's run-next slot and queue are in hand (`sys::lock`).
+    let _section = Section::enter();
+    match local_worker(rt, &_section) {
         Some(w) if to_back => {
             w.local_queue().push(task, &w.shared.injector);
             w.shared.notify();
@@ -822,6 +892,12 @@ fn switch_out(intent: usize) {
 /// Yields the running green thread to the back of its worker's queue.
 pub(crate) fn yield_green() {
     switch_out(INTENT_YIELD);
+}
+
+/// Switches out a green thread whose timeslice is spent (`rt::preempt`): to the back of its
+/// worker's queue like a yield, without a yield's `sched_yield`.
+pub(crate) fn preempt_green() {
+    switch_out(INTENT_PREEMPT);
 }
 
 /// `park` for a green thread; see `rt::park` for the protocol.

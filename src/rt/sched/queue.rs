@@ -74,14 +74,14 @@ use std::sync::Arc;
 // Under `--cfg loom` (the lib's unit tests only: loom is a dev-dependency) the queue's atomics and
 // the injector's lock are loom's, so that `queue_loom.rs` can explore the interleavings of the real
 // code. Every other build uses std's; nothing else differs but `CAP`.
+#[cfg(not(all(test, loom)))]
+use crate::rt::sys::lock::{Mutex, MutexGuard};
 #[cfg(all(test, loom))]
 use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(all(test, loom))]
 use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(all(test, loom)))]
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
-#[cfg(not(all(test, loom)))]
-use std::sync::{Mutex, MutexGuard};
 
 use crate::rt::task::Task;
 
@@ -155,6 +155,7 @@ impl RunQueue {
     }
 
     /// Pushes a spawn or wake unless the deque is full. Owner only.
+    #[cfg(test)]
     pub(crate) fn try_push(&self, task: Arc<Task>) -> Result<(), Arc<Task>> {
         self.newest.try_push(task)
     }

@@ -12,6 +12,28 @@
 //! spawns cannot starve older entries.
 //! With nothing found the worker sleeps (idle.rs); the first sleeper also watches the earliest timer
 //! deadline, and one sleeper polls the reactor (`park_worker`).
+//!
+//! ## Carriers
+//! The thread running this loop is a *carrier* (Go's M) holding one of the runtime's N *workers*
+//! (Go's P); the `Worker` here is the carrier's loop with its queue and caches. The protocol by
+//! which a carrier loses its worker and gets one back:
+//!
+//! 1. The monitor finds the carrier stuck in foreign code and sets its slot's `lost` flag, having
+//!    counted in another carrier to hold the worker (`rt::monitor`, "The hand-off").
+//! 2. The stuck green thread goes on until it comes back to the runtime (yield, park, exit,
+//!    preemption). Until then its own spawns and wakes go to this carrier's queue (`is_stuck`),
+//!    where thieves take them.
+//! 3. Back here, `run_task` sees `lost` and sends the green thread to the injector instead of
+//!    running it again; `main_loop` then calls `give_up_worker`: the lone yielder, the run-next
+//!    task and the queue go to the injector, the caches to the shared pools, and the carrier
+//!    counts itself out of the workers.
+//! 4. If a worker is free after all it takes it; else it waits as a spare
+//!    (`monitor::wait_as_spare`) until the monitor gives it one (back to step 0 with `lost`
+//!    cleared and counted in as searching) or it retires.
+//!
+//! A yield (or preemption) with nothing else runnable here keeps the green thread in the `lone`
+//! slot, which thieves cannot reach: it runs again at once unless other work turns up, so a
+//! green thread spinning on `yield_now` neither bounces between workers nor wakes idle ones.
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
@@ -20,8 +42,8 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Instant;
 
 use super::{
-    INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_YIELD, Shared, WorkerShared,
-    set_current_worker,
+    INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_PREEMPT, INTENT_YIELD, Shared,
+    WorkerShared, set_current_worker,
 };
 use crate::rt::park::{self, MODE_MASK, TIMEOUT, WaitKind};
 use crate::rt::pid;
@@ -70,17 +92,26 @@ pub(crate) struct Worker {
     /// This carrier's trace ring, lent to the green threads it runs (null until tracing is on).
     pub(crate) trace_ring: Cell<*const trace::Ring>,
     rng: Cell<u32>,
+    /// A green thread that yielded (or was preempted) when nothing else could run here: it runs
+    /// again when nothing else turns up, and no thief can take it (see `run_task`).
+    lone: Cell<Option<Arc<Task>>>,
     expired: UnsafeCell<Vec<(Arc<Task>, u32)>>,
     /// This worker's `rt::stats` counters, cached so the hot path skips the slice indexing.
     counters: *const WorkerCounters,
+    /// This carrier's slot (`Shared::workers[index]`), cached likewise.
+    ws: *const WorkerShared,
 }
 
-/// The body of worker thread `index`.
-pub(crate) fn run(shared: Arc<Shared>, index: usize) {
+/// The body of carrier thread `index`. A carrier the monitor starts to take over a stuck
+/// carrier's worker was counted as searching when it was added (idle.rs), so it starts `searching`.
+pub(crate) fn run(shared: Arc<Shared>, index: usize, searching: bool) {
     // The stack-overflow handler runs on it (a green thread's own stack has no room left).
     let _alt_stack = crate::rt::overflow::AltStack::ensure();
-    let extra = index >= shared.base_workers;
+    let ws: *const WorkerShared = &shared.workers[index];
     let counters: *const WorkerCounters = &shared.workers[index].counters;
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    shared.workers[index].tid.store(tid, SeqCst);
     let worker = Worker {
         index,
         shared,
@@ -88,8 +119,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         current: Cell::new(ptr::null()),
         run_next_streak: Cell::new(0),
         tick: Cell::new(0),
-        // An extra worker is counted as searching when the monitor adds it (idle.rs).
-        searching: Cell::new(extra),
+        searching: Cell::new(searching),
         stacks: UnsafeCell::new(Vec::new()),
         pids: UnsafeCell::new(Vec::new()),
         tls: UnsafeCell::new(Vec::new()),
@@ -97,29 +127,80 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize) {
         carrier: tls::Carrier::current(),
         trace_ring: Cell::new(ptr::null()),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+        lone: Cell::new(None),
         expired: UnsafeCell::new(Vec::new()),
         counters,
+        ws,
     };
     set_current_worker(&worker);
     worker.main_loop();
     set_current_worker(ptr::null());
-    // SAFETY: the loop has ended; nothing else uses this worker's caches now.
-    pid::return_local(unsafe { &mut *worker.pids.get() });
-    // SAFETY: as above.
-    tls::return_local(unsafe { &mut *worker.tls.get() });
-    if index >= worker.shared.base_workers {
-        crate::rt::monitor::release_slot(&worker.shared, index);
-    }
+    worker.return_caches();
+    worker.shared_part().tid.store(0, SeqCst);
+    crate::rt::monitor::release_slot(&worker.shared, index);
 }
 
 impl Worker {
+    #[inline]
     pub(crate) fn local_queue(&self) -> &RunQueue {
-        &self.shared.workers[self.index].queue
+        &self.shared_part().queue
     }
 
     /// The part of this worker that other threads may touch (queue, run-next slot, counters).
+    #[inline]
     pub(crate) fn shared_part(&self) -> &WorkerShared {
-        &self.shared.workers[self.index]
+        // SAFETY: `ws` points at this carrier's slot, which lives as long as the `Arc<Shared>`
+        // this worker holds (`slots.rs`: slots are never freed before the table).
+        unsafe { &*self.ws }
+    }
+
+    /// Hands this carrier's caches (stacks, TLS areas, pids) to the shared pools.
+    fn return_caches(&self) {
+        // SAFETY: called from this carrier's loop, never from green code: nothing else uses the
+        // caches now.
+        unsafe {
+            self.shared.stacks.return_local(&mut *self.stacks.get());
+            pid::return_local(&mut *self.pids.get());
+            tls::return_local(&mut *self.tls.get());
+        }
+    }
+
+    /// The monitor gave this carrier's worker to another carrier while a green thread here was
+    /// stuck (module docs, "Carriers"); that green thread has now come back to the loop. Hands
+    /// everything queued here to the injector, counts this carrier out of the workers, and waits
+    /// as a spare carrier until the monitor needs one again. Returns `false` when the carrier
+    /// retires (idle too long, or the runtime shuts down).
+    fn give_up_worker(&self) -> bool {
+        let shared = &*self.shared;
+        let ws = self.shared_part();
+        let mut batch: Vec<Arc<Task>> = Vec::new();
+        batch.extend(self.lone.take());
+        batch.extend(ws.take_run_next());
+        while let Some(t) = self.local_queue().pop() {
+            batch.push(t);
+        }
+        let moved = !batch.is_empty();
+        if moved {
+            shared.injector.push_batch(batch);
+        }
+        self.return_caches();
+        // Its green thread may have been the runtime's last: `rt::run`'s caller learns that from
+        // a worker about to sleep, and this carrier is about to (as a spare).
+        shared.wake_done_waiter_if_quiescent();
+        if shared.idle.remove_worker(self.searching.replace(false)) || moved {
+            shared.notify(); // idle.rs rule 2: the search passes on; or there is work to take
+        }
+        if shared.idle.try_add_worker(shared.base_workers) {
+            // A worker was free after all (the monitor could not give it to another carrier).
+            ws.lost.store(false, SeqCst);
+            self.searching.set(true);
+            return true;
+        }
+        if crate::rt::monitor::wait_as_spare(shared, self.index) {
+            self.searching.set(true); // the monitor counted us in as searching (idle.rs)
+            return true;
+        }
+        false
     }
 
     fn counters(&self) -> &WorkerCounters {
@@ -130,12 +211,16 @@ impl Worker {
 
     fn main_loop(&self) {
         loop {
+            if self.shared_part().lost.load(Relaxed) && !self.give_up_worker() {
+                return;
+            }
             match self.next_task() {
                 Some(task) => self.run_task(task),
                 None => {
                     if !self.sleep() {
                         return;
                     }
+                    self.shared.monitor.wake_if_deep();
                 }
             }
         }
@@ -152,8 +237,14 @@ impl Worker {
         if self.searching.replace(false) && self.shared.idle.transition_from_searching() {
             self.shared.notify(); // idle.rs rule 2
         }
-        let ws = &self.shared.workers[self.index];
+        let ws = self.shared_part();
         loop {
+            if ws.lost.load(Relaxed) {
+                // This carrier no longer has a worker: the task runs wherever one takes it.
+                self.shared.injector.push(task);
+                self.shared.notify();
+                return;
+            }
             // SAFETY: only green tasks are queued.
             let g = unsafe { task.green.as_ref().unwrap_unchecked() };
             self.current.set(Arc::as_ptr(&task));
@@ -198,18 +289,35 @@ impl Worker {
                 }
             }
             match intent {
-                INTENT_YIELD => {
+                INTENT_YIELD | INTENT_PREEMPT => {
                     task.wait.store(park::WAIT_NONE, Relaxed);
-                    // Nothing else to run here: yield the OS thread too, as std's `yield_now`
-                    // does, so that a green thread spinning on `yield_now` for an OS thread's
-                    // progress (crossbeam's `Backoff::snooze`) lets that thread run. The yielder
-                    // stays on this worker.
+                    if intent == INTENT_PREEMPT {
+                        WorkerCounters::bump(&self.counters().preemptions);
+                        if traced_since != 0 {
+                            trace::preempted(&task);
+                        }
+                        // A run cut at its timeslice is a good moment for due timers and ready
+                        // sockets: with every worker busy with hogs nobody sleeps to watch them,
+                        // and the periodic check comes only every `GLOBAL_CHECK_INTERVAL` runs.
+                        self.fire_timers();
+                        reactor::poll_now();
+                    }
                     if !ws.has_run_next()
                         && self.local_queue().is_empty()
                         && self.shared.injector.is_empty()
                     {
-                        // SAFETY: sched_yield has no preconditions.
-                        unsafe { libc::sched_yield() };
+                        // Nothing else to run here. A yield also yields the OS thread, as std's
+                        // `yield_now` does, so that a green thread spinning on `yield_now` for an
+                        // OS thread's progress (crossbeam's `Backoff::snooze`) lets that thread
+                        // run. Either way the thread stays on this worker, in a slot thieves
+                        // cannot reach: a spinner bouncing between idle workers would keep both
+                        // busy and starve the OS thread it waits for.
+                        if intent == INTENT_YIELD {
+                            // SAFETY: sched_yield has no preconditions.
+                            unsafe { libc::sched_yield() };
+                        }
+                        self.lone.set(Some(task));
+                        return;
                     }
                     // To the back: it runs after everything else this worker has queued.
                     self.local_queue().push_back(task, &self.shared.injector);
@@ -275,6 +383,24 @@ impl Worker {
     }
 
     fn next_task(&self) -> Option<Arc<Task>> {
+        match self.lone.take() {
+            None => self.find_local().or_else(|| self.steal()),
+            // A lone yielder runs again unless something else turned up here; this worker does
+            // not go stealing meanwhile (it is busy, and a steal would make the yielder stealable
+            // and bounce it between workers).
+            Some(lone) => match self.find_local() {
+                Some(t) => {
+                    self.local_queue().push_back(lone, &self.shared.injector);
+                    Some(t)
+                }
+                None => Some(lone),
+            },
+        }
+    }
+
+    /// What this worker can run without stealing: its run-next slot, its queue, the injector,
+    /// due timers and ready sockets.
+    fn find_local(&self) -> Option<Arc<Task>> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         let shared = &*self.shared;
@@ -322,7 +448,7 @@ impl Worker {
         {
             return Some(t);
         }
-        self.steal()
+        None
     }
 
     fn steal(&self) -> Option<Arc<Task>> {
@@ -383,8 +509,9 @@ impl Worker {
         // A reactor poll in `park_worker` may have woken a task into our run-next slot.
         self.shared_part().has_run_next()
             || !shared.injector.is_empty()
-            || shared.workers[..shared.workers_hw.load(SeqCst)]
-                .iter()
+            || shared
+                .workers
+                .iter(shared.workers_hw.load(SeqCst))
                 .any(|w| !w.queue.is_empty())
             || shared
                 .timers
@@ -407,23 +534,16 @@ impl Worker {
             }
             return true;
         }
-        let extra = self.index >= shared.base_workers;
-        let slept_at = Instant::now();
         loop {
             let watcher = shared
                 .timer_watcher
                 .compare_exchange(0, self.index + 1, SeqCst, SeqCst)
                 .is_ok();
-            let mut timeout = if watcher {
+            let timeout = if watcher {
                 shared.timers.until_next(Instant::now())
             } else {
                 None
             };
-            if extra {
-                // An extra worker sleeps at most one blocking threshold before it may retire.
-                let t = shared.blocking_threshold;
-                timeout = Some(timeout.map_or(t, |d| d.min(t)));
-            }
             let polled =
                 !timeout.is_some_and(|d| d.is_zero()) && shared.park_worker(self.index, timeout);
             if watcher {
@@ -431,8 +551,7 @@ impl Worker {
                 // Leaving the watch with timers pending: wake a sleeper so that it takes the
                 // watch, or deadlines would wait until this worker runs dry again.
                 if !shared.timers.is_empty()
-                    && let Some(other) =
-                        shared.idle.another_sleeper(self.index, shared.base_workers)
+                    && let Some(other) = shared.idle.another_sleeper(self.index)
                 {
                     shared.unpark_worker(other);
                 }
@@ -443,7 +562,7 @@ impl Worker {
             // Leaving the reactor to run work: a sleeper takes the driver (see `rt::reactor`).
             let hand_on_reactor = || {
                 if polled {
-                    match shared.idle.another_sleeper(self.index, shared.base_workers) {
+                    match shared.idle.another_sleeper(self.index) {
                         Some(other) => shared.unpark_worker(other),
                         None => reactor::hand_on_to_global(shared),
                     }
@@ -460,18 +579,6 @@ impl Worker {
                 }
                 hand_on_reactor();
                 return true;
-            }
-            // An extra worker that has been idle for a whole threshold retires: whatever held
-            // its worker has passed (or the monitor starts another when needed).
-            // Never retire leaving pending timers unwatched (the watch may have been handed to us
-            // by another worker leaving it): loop back and take the watch instead.
-            if extra
-                && slept_at.elapsed() >= shared.blocking_threshold
-                && (shared.timers.is_empty() || shared.timer_watcher.load(SeqCst) != 0)
-                && shared.idle.retire(self.index)
-            {
-                hand_on_reactor();
-                return false;
             }
             // A spurious wake-up or a re-armed timer: sleep again.
         }

@@ -4,9 +4,11 @@
 //! - `stack`: mmap'd stacks with a guard page, and their pool;
 //! - `context`: the naked-asm switch (registers, stack pointer and FS base);
 //! - `tls`: each green thread's own TLS area and thread descriptor (glibc's layout);
-//! - `futex`: how OS threads and idle workers sleep.
+//! - `futex`: how OS threads and idle workers sleep;
+//! - `lock`: the runtime's own locks, which keep their holder from being preempted.
 
 pub(crate) mod context;
 pub(crate) mod futex;
+pub(crate) mod lock;
 pub(crate) mod stack;
 pub(crate) mod tls;

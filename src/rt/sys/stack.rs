@@ -45,9 +45,9 @@
 //! and two entries of `vm.max_map_count`. The floor alone is at most 1024 × 36 KiB ≈ 36 MiB, as
 //! before this pool existed (it was then a hard cap past which stacks were unmapped on exit).
 
+use super::lock::{Mutex, MutexGuard};
 use std::io;
 use std::ptr::NonNull;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes at the top of a pooled stack that are never trimmed: what a typical green thread touches.
@@ -300,7 +300,7 @@ impl StackPool {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pooled> {
+    fn lock(&self) -> MutexGuard<'_, Pooled> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -360,6 +360,13 @@ impl StackPool {
             }
         }
         Stack::new(size)
+    }
+
+    /// Moves a carrier's cache into the shared pool (the carrier stops running green threads).
+    pub(crate) fn return_local(&self, local: &mut Vec<Stack>) {
+        if !local.is_empty() {
+            self.lock().stacks.append(local);
+        }
     }
 
     /// Returns a finished green thread's stack, trimmed if it ran deep.

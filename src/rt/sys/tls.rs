@@ -78,8 +78,10 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::ptr::{self, NonNull};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock};
+
+use super::lock::Mutex;
 
 /// glibc's `dtv_t`: the generation counter or a module's block (`val`) and what to free.
 #[repr(C)]
