@@ -44,15 +44,16 @@
 //! `WorkerShared::runs`: odd while a green thread runs, even in the loop (two plain stores per
 //! switch, no locked instruction). The monitor samples the counters; the same odd value on two
 //! samples is one long run. It samples every [`FAST_TICK`] while it finds work (a hand-off, a
-//! stranded run-next task) or while a running worker has a task in its run-next slot and another
-//! worker sleeps; otherwise its tick doubles, up to [`WATCH_TICK`] while some worker runs and
-//! another sleeps, a quarter threshold while all run, and a threshold while all sleep. A long run's kernel state is read at ages 1, 2, 4, ... ticks, so
+//! stranded run-next task); otherwise its tick doubles, up to a quarter threshold while workers
+//! run and a threshold while all sleep (a worker waking to run wakes it from that long sleep). A long run's kernel state is read at ages 1, 2, 4, ... ticks, so
 //! a hog costs a few reads per threshold.
 //!
 //! **Run-next cannot strand.** A task woken into a worker's run-next slot waits for its waker to
-//! switch; if the same run still holds the worker on the next sample and the same task still sits
-//! in the slot, the monitor moves it to the injector and wakes a sleeping worker — Go's thieves
-//! take `runnext` after ~3 µs for the same reason.
+//! switch; the sleeping worker that watches timers takes it when the waker runs on (`worker.rs`,
+//! "Run-next cannot strand"). As a backstop the monitor does the same: if the same run still
+//! holds the worker on the next sample and the same task still sits in the slot, it moves it to
+//! the injector and wakes a sleeping worker — Go's thieves take `runnext` after ~3 µs for the
+//! same reason.
 //!
 //! Two more duties, because this thread already wakes periodically: it sheds pooled stacks and
 //! TLS areas that went unused for a while (`sys::stack`, `sys::tls`), and it asks a worker to run
@@ -65,6 +66,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::rt::sched::queue::RunQueue;
 use crate::rt::sched::{Shared, WorkerShared, worker};
 use crate::rt::sys::futex;
 use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
@@ -72,16 +74,14 @@ use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
 /// The shortest sampling period: Go's sysmon starts at 20 µs; a futex sleep this short costs a
 /// few µs of an otherwise idle core.
 pub(crate) const FAST_TICK: Duration = Duration::from_micros(50);
-/// The longest sampling period while one worker runs and another sleeps.
-const WATCH_TICK: Duration = Duration::from_micros(200);
 /// How long a spare carrier waits for a worker before it retires.
 pub(crate) const SPARE_KEEP: Duration = Duration::from_secs(2);
 
 /// The monitor's sleep word and the runtime's carriers.
 pub(crate) struct Monitor {
     word: AtomicU32,
-    /// The monitor sleeps a long tick because every worker slept: a worker that wakes to run
-    /// wakes it (`wake_if_deep`), so watching starts with the work, not a tick later.
+    /// The monitor sleeps a long tick (nothing ran at its last sample): a worker that wakes to run
+    /// wakes it (`wake_if_deep`), so watching for stuck carriers starts with the work.
     deep: AtomicBool,
     carriers: Mutex<Carriers>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -267,11 +267,13 @@ fn run(shared: &Arc<Shared>) {
         front: (None, start),
     };
     let mut seen: Vec<Seen> = Vec::new();
+    // The monitor's own queue, only ever a stop on the way from a stuck carrier's to the injector.
+    let scratch = RunQueue::new();
     let mut tick = busy_max;
     let mut last_shed = start;
     let mut last_stack_shed = start;
     loop {
-        shared.monitor.deep.store(tick > WATCH_TICK, SeqCst);
+        shared.monitor.deep.store(tick > busy_max, SeqCst);
         shared.monitor.sleep(tick);
         shared.monitor.deep.store(false, Relaxed);
         if shared.shutdown.load(SeqCst) {
@@ -302,12 +304,17 @@ fn run(shared: &Arc<Shared>) {
         let sleepers = shared.idle.sleeping();
         let mut any_running = false;
         let mut acted = false;
-        let mut watch = false;
         for (i, w) in shared.workers.iter(hw).enumerate() {
             let s = &mut seen[i];
             starved_front(w, &mut s.front, now, threshold);
             if w.lost.load(Relaxed) {
-                continue; // a stuck carrier: its worker is already elsewhere
+                // A stuck carrier: its worker is already elsewhere. What was queued on it before
+                // it lost the worker goes to the injector: its thieves may be busy with work that
+                // never runs dry (hogs, a spinning yielder) and never come to steal it.
+                if !w.queue.is_empty() && drain(shared, w, &scratch) {
+                    acted = true;
+                }
+                continue;
             }
             let runs = w.runs.load(Relaxed);
             let run_next = w.run_next_addr();
@@ -325,7 +332,6 @@ fn run(shared: &Arc<Shared>) {
                     blocked: false,
                     front: s.front,
                 };
-                watch |= run_next != 0 && sleepers > 0;
                 continue;
             }
             // The same run as at the last sample.
@@ -338,7 +344,6 @@ fn run(shared: &Arc<Shared>) {
                 }
             }
             s.run_next = w.run_next_addr();
-            watch |= s.run_next != 0 && sleepers > 0;
             let age = now.duration_since(s.since);
             if !s.blocked && age >= s.probe_at {
                 s.probe_at = age * 2;
@@ -351,12 +356,8 @@ fn run(shared: &Arc<Shared>) {
                 acted = true;
             }
         }
-        tick = if acted || watch {
+        tick = if acted {
             FAST_TICK
-        } else if any_running && sleepers > 0 {
-            // A worker idles while another runs: a wake into the runner's run-next slot must
-            // reach the idle one soon (module docs).
-            (tick * 2).min(WATCH_TICK)
         } else if any_running {
             (tick * 2).min(busy_max)
         } else {
@@ -371,6 +372,24 @@ fn run(shared: &Arc<Shared>) {
             shared.unpark_worker(i);
         }
     }
+}
+
+/// Moves everything in stuck carrier `w`'s queue to the injector (stealing it, as a thief would,
+/// into `scratch`, the monitor's own queue). Returns whether anything moved.
+fn drain(shared: &Shared, w: &WorkerShared, scratch: &RunQueue) -> bool {
+    let mut batch = Vec::new();
+    while let Some(t) = w.queue.steal_into(scratch, &shared.injector) {
+        batch.push(t);
+        while let Some(t) = scratch.pop() {
+            batch.push(t);
+        }
+    }
+    if batch.is_empty() {
+        return false;
+    }
+    shared.injector.push_batch(batch);
+    shared.notify();
+    true
 }
 
 /// Whether a stuck carrier's worker is needed elsewhere: work waits in some queue (any carrier's:
@@ -452,12 +471,9 @@ fn hand_off(shared: &Arc<Shared>, i: usize, run: u64) -> bool {
             Target::New(slot)
         }
     };
-    w.stuck_run.store(run, Relaxed);
-    w.lost.store(true, SeqCst);
-    WorkerShared::bump(&w.handoffs);
-    if let Some(t) = w.take_run_next() {
-        shared.injector.push(t);
-    }
+    // Count the new holder in before the stuck carrier is told it lost its worker: that carrier
+    // counts itself out as soon as it sees `lost`, and must never find the count at N - 1 (it
+    // would take the worker back, leaving N + 1 once this adds one).
     shared.idle.add_worker();
     match target {
         Target::Spare(slot) => {
@@ -484,23 +500,34 @@ fn hand_off(shared: &Arc<Shared>, i: usize, run: u64) -> bool {
                     c.handles.push((slot, h));
                     c.live += 1;
                     c.peak = c.peak.max(c.live);
+                    drop(c);
                 }
                 Err(e) => {
-                    // No thread to be had: undo; the stuck carrier keeps its worker after all.
-                    shared.idle.remove_worker(true);
-                    w.lost.store(false, SeqCst);
+                    // No thread to be had: the stuck carrier keeps its worker (it was never told
+                    // otherwise), and the count goes back.
                     c.released.push(slot);
-                    if !c.bound_reported {
-                        c.bound_reported = true;
-                        drop(c);
+                    let report = !std::mem::replace(&mut c.bound_reported, true);
+                    drop(c);
+                    if shared.idle.remove_worker(true) {
+                        shared.notify();
+                    }
+                    if report {
                         eprintln!(
-                            "smarm: could not start a carrier thread ({e}); work queued behind a stuck carrier waits"
+                            "smarm: could not start a carrier thread ({e}); green threads queued \
+                             behind a stuck carrier wait until it returns"
                         );
                     }
                     return false;
                 }
             }
         }
+    }
+    w.stuck_run.store(run, Relaxed);
+    w.lost.store(true, SeqCst);
+    WorkerShared::bump(&w.handoffs);
+    if let Some(t) = w.take_run_next() {
+        shared.injector.push(t);
+        shared.notify();
     }
     true
 }
@@ -514,11 +541,14 @@ enum Target {
 /// limit (Go aborts; smarm keeps going, the stuck work waits).
 fn report_bound(shared: &Shared) {
     let live = lock(&shared.monitor.carriers).live;
+    let mut dump = crate::rt::dump();
+    dump.stats = Some(crate::rt::stats::snapshot(shared));
     eprintln!(
-        "smarm: all {live} carriers are stuck in blocking calls (the bound is Config::max_extra_workers / \
-         SMARM_MAX_EXTRA_WORKERS beyond the {} workers); queued green threads wait until one returns\n{}",
+        "smarm: a carrier is stuck in a blocking call and no carrier is left to take its worker: \
+         all {live} carriers this runtime may have exist (its {} workers' own plus \
+         Config::max_extra_workers / SMARM_MAX_EXTRA_WORKERS); green threads queued behind it \
+         wait until a stuck one returns\n{dump}",
         shared.base_workers,
-        crate::rt::dump()
     );
 }
 

@@ -151,10 +151,10 @@ pub(crate) fn current_if_started() -> Option<Stats> {
     sched::with_current_rt_if_started(snapshot)
 }
 
-fn snapshot(rt: &Shared) -> Stats {
+pub(crate) fn snapshot(rt: &Shared) -> Stats {
     let workers: Vec<WorkerStats> = rt
         .workers
-        .iter(rt.workers_hw.load(Relaxed))
+        .iter(rt.workers_hw.load(std::sync::atomic::Ordering::Acquire))
         .map(|w| WorkerStats {
             spawned: w.spawned.load(Relaxed),
             finished: w.finished.load(Relaxed),

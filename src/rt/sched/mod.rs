@@ -538,7 +538,9 @@ thread_local! {
 
 /// `pthread_atfork` prepare handler: takes the locks of the forking thread's runtime and of the
 /// global runtime, then the process-wide pools'. Every one of them is a leaf lock (nothing takes
-/// another lock while holding it), so any fixed order is deadlock-free.
+/// another lock while holding it) except a runtime's carriers lock, inside which the monitor's
+/// hand-off takes that runtime's injector and idle locks; so that one is taken first, and any
+/// fixed order of the rest is deadlock-free.
 extern "C" fn before_fork() {
     let mut runtimes: Vec<Arc<Shared>> = Vec::new();
     // SAFETY: a non-null worker is the caller's own, alive while it runs.
@@ -559,6 +561,9 @@ extern "C" fn before_fork() {
             // (`ForkHeld`'s field order and Drop), so extending the borrow is sound.
             unsafe { &*(Arc::as_ptr(rt)) }
         };
+        // The monitor's carriers lock first: a hand-off takes the injector's and the idle
+        // list's locks inside it.
+        guards.push(rt.monitor.hold_for_fork());
         guards.push(Box::new(
             rt.done_waiter.lock().unwrap_or_else(|e| e.into_inner()),
         ));
@@ -566,7 +571,6 @@ extern "C" fn before_fork() {
         guards.push(rt.injector.hold_for_fork());
         guards.push(rt.stacks.hold_for_fork());
         guards.push(rt.idle.hold_for_fork());
-        guards.push(rt.monitor.hold_for_fork());
     }
     guards.extend(reactor::hold_for_fork());
     guards.extend(tls::hold_for_fork());
@@ -576,10 +580,37 @@ extern "C" fn before_fork() {
         _runtimes: runtimes,
     };
     let _ = FORK_HELD.try_with(|h| *h.borrow_mut() = Some(held));
+    // Last: a green thread forks with its carrier's thread pointer (`sys::tls::fork_enter_carrier`
+    // says why); the first parent or child handler switches back (`resume_green_after_fork`).
+    if current_task().is_some() {
+        // SAFETY: on a green thread the worker is the one running it, alive while it runs.
+        if let Some(w) = unsafe { current_worker().as_ref() } {
+            w.fork_green_tp.set(tls::current_tp());
+            // SAFETY: a green thread on `w`'s carrier; nothing touches a thread-local until the
+            // parent or child handler below switches back.
+            unsafe { tls::fork_enter_carrier(&w.carrier) };
+        }
+    }
+}
+
+/// The first thing the parent and child handlers do: if a green thread forked, FS is its carrier's
+/// (`before_fork`); switch back to the green thread's. Reads only the carrier's `WORKER`.
+fn resume_green_after_fork(child: bool) {
+    let w = WORKER.with(Cell::get);
+    // SAFETY: FS is the carrier's here when a green thread forked, so `WORKER` is that carrier's
+    // worker, alive on the forking thread's stack (copied into a child).
+    if let Some(w) = unsafe { w.as_ref() } {
+        let tp = w.fork_green_tp.replace(0);
+        if tp != 0 {
+            // SAFETY: `tp` is the forking green thread's, stored by `before_fork` on this carrier.
+            unsafe { tls::fork_resume_green(tp, &w.carrier, child) };
+        }
+    }
 }
 
 /// `pthread_atfork` parent handler: releases what `before_fork` took.
 extern "C" fn after_fork_in_parent() {
+    resume_green_after_fork(false);
     let _ = FORK_HELD.try_with(|h| h.borrow_mut().take());
 }
 
@@ -589,6 +620,7 @@ extern "C" fn after_fork_in_parent() {
 /// stack, which the child did copy) carries on as that runtime's only worker, and it stays the
 /// global one.
 extern "C" fn after_fork_in_child() {
+    resume_green_after_fork(true);
     // The locks `before_fork` took are ours in the child too: release them.
     let _ = FORK_HELD.try_with(|h| h.borrow_mut().take());
     FORK_GEN.fetch_add(1, Release);
@@ -815,8 +847,11 @@ where
         None => drop(rt.external_spawned.fetch_add(1, SeqCst)),
     }
     match w {
-        Some(w) => w.local_queue().push(task.clone(), &rt.injector),
-        None => rt.injector.push(task.clone()),
+        // A carrier that gave its worker away spawns to the injector, as a wake does (`schedule`).
+        Some(w) if !w.shared_part().lost.load(Relaxed) => {
+            w.local_queue().push(task.clone(), &rt.injector)
+        }
+        _ => rt.injector.push(task.clone()),
     }
     rt.notify();
     Ok(task)
@@ -853,14 +888,22 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
             w.local_queue().push(task, &w.shared.injector);
             w.shared.notify();
         }
-        Some(w) if w.shared.workers[w.index].is_stuck() => {
+        Some(w) if w.shared_part().lost.load(Relaxed) => {
+            // This carrier gave its worker away (its green thread is in foreign code): what it
+            // wakes goes where every worker looks, not to a queue only thieves reach.
+            w.shared.injector.push(task);
+            w.shared.notify();
+        }
+        Some(w) if w.shared_part().is_stuck() => {
             // The running green thread holds this worker (a hog, or a blocking std call soon):
             // the run-next slot would strand the task, so it goes where thieves can reach it.
             w.local_queue().push(task, &w.shared.injector);
             w.shared.notify();
         }
         Some(w) => {
-            if let Some(prev) = w.shared.workers[w.index].replace_run_next(task) {
+            // The task waits for its waker to switch; if the waker computes on instead, the
+            // sleeping worker that watches takes it (`worker.rs`, "Run-next cannot strand").
+            if let Some(prev) = w.shared_part().replace_run_next(task) {
                 w.local_queue().push(prev, &w.shared.injector);
                 w.shared.notify();
             }

@@ -13,6 +13,15 @@
 //! With nothing found the worker sleeps (idle.rs); the first sleeper also watches the earliest timer
 //! deadline, and one sleeper polls the reactor (`park_worker`).
 //!
+//! ## Run-next cannot strand
+//! A task woken into this worker's run-next slot waits for the waker to switch. If the waker
+//! computes on instead (a long loop, a blocking std call), another worker must take it: the sleeper
+//! that watches the timers also naps in [`STRAND_TICK`] periods while some other worker runs, and
+//! at each look moves the task in the slot of a worker whose run has lasted since its last look
+//! to the injector, then runs it (`unstrand`). The waker's hot path pays nothing; the
+//! watcher's naps cost an otherwise idle core a few µs each. (The monitor does the same at its
+//! own ticks as a backstop.)
+//!
 //! ## Carriers
 //! The thread running this loop is a *carrier* (Go's M) holding one of the runtime's N *workers*
 //! (Go's P); the `Worker` here is the carrier's loop with its queue and caches. The protocol by
@@ -69,6 +78,10 @@ pub(crate) const OLDEST_CHECK_INTERVAL: u32 = 31;
 const RUN_NEXT_STREAK: u32 = 16;
 /// Tasks moved from the injector to the local queue per visit.
 const INJECTOR_BATCH: usize = 32;
+/// How often the watching sleeper looks at the running workers' run-next slots: a task that sits
+/// in one through a whole period behind the same run is taken (Go's thieves take `runnext` after
+/// ~3 µs, but they spin; we nap).
+const STRAND_TICK: std::time::Duration = std::time::Duration::from_micros(20);
 
 pub(crate) struct Worker {
     pub(crate) index: usize,
@@ -89,12 +102,18 @@ pub(crate) struct Worker {
     /// This OS thread's own thread pointer and descriptor: what a switch back to the scheduler
     /// loads, and what a green thread's descriptor borrows while it runs here (`sys::tls`).
     pub(crate) carrier: tls::Carrier,
+    /// The thread pointer of a green thread of this carrier that is inside `fork`, while FS is the
+    /// carrier's (`sys::tls::fork_enter_carrier`); 0 otherwise.
+    pub(crate) fork_green_tp: Cell<usize>,
     /// This carrier's trace ring, lent to the green threads it runs (null until tracing is on).
     pub(crate) trace_ring: Cell<*const trace::Ring>,
     rng: Cell<u32>,
     /// A green thread that yielded (or was preempted) when nothing else could run here: it runs
     /// again when nothing else turns up, and no thief can take it (see `run_task`).
     lone: Cell<Option<Arc<Task>>>,
+    /// While this worker sleeps as the watcher: each other slot's run counter at the last look
+    /// (`unstrand`).
+    strand_seen: UnsafeCell<Vec<u64>>,
     expired: UnsafeCell<Vec<(Arc<Task>, u32)>>,
     /// This worker's `rt::stats` counters, cached so the hot path skips the slice indexing.
     counters: *const WorkerCounters,
@@ -125,9 +144,11 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, searching: bool) {
         tls: UnsafeCell::new(Vec::new()),
         ids: Cell::new((0, 0)),
         carrier: tls::Carrier::current(),
+        fork_green_tp: Cell::new(0),
         trace_ring: Cell::new(ptr::null()),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
         lone: Cell::new(None),
+        strand_seen: UnsafeCell::new(Vec::new()),
         expired: UnsafeCell::new(Vec::new()),
         counters,
         ws,
@@ -453,7 +474,7 @@ impl Worker {
 
     fn steal(&self) -> Option<Arc<Task>> {
         let shared = &*self.shared;
-        let n = shared.workers_hw.load(Relaxed);
+        let n = shared.workers_hw.load(Acquire);
         // Even a lone worker becomes a searcher: idle.rs rule 3 (the last searcher re-checks the
         // queues before it sleeps) is what closes the lost-wake-up window for it too.
         if self.searching.get() || shared.idle.transition_to_searching() {
@@ -519,6 +540,36 @@ impl Worker {
                 .is_some_and(|d| d.is_zero())
     }
 
+    /// One look of the watching sleeper at the other workers (module docs, "Run-next cannot
+    /// strand"): a task found in the run-next slot of a worker still in the same run as at the
+    /// last look (so the run has lasted a whole nap and the task was woken during it) goes to the
+    /// injector, where `has_work` sees it. Returns whether another worker runs a green thread now,
+    /// i.e. whether to keep looking.
+    fn unstrand(&self) -> bool {
+        let shared = &*self.shared;
+        let hw = shared.workers_hw.load(Acquire);
+        // SAFETY: only this worker touches `strand_seen`, from its own loop.
+        let seen = unsafe { &mut *self.strand_seen.get() };
+        seen.resize(hw, 0);
+        let mut running = false;
+        for (i, w) in shared.workers.iter(hw).enumerate() {
+            if i == self.index || w.lost.load(Relaxed) {
+                continue;
+            }
+            let runs = w.runs.load(Relaxed);
+            if runs & 1 == 1 {
+                running = true;
+                if seen[i] == runs
+                    && let Some(t) = w.take_run_next()
+                {
+                    shared.injector.push(t);
+                }
+            }
+            seen[i] = runs;
+        }
+        running
+    }
+
     /// Sleeps until there may be work. Returns `false` when the runtime shuts down.
     fn sleep(&self) -> bool {
         let shared = &*self.shared;
@@ -539,11 +590,17 @@ impl Worker {
                 .timer_watcher
                 .compare_exchange(0, self.index + 1, SeqCst, SeqCst)
                 .is_ok();
-            let timeout = if watcher {
+            let mut timeout = if watcher {
                 shared.timers.until_next(Instant::now())
             } else {
                 None
             };
+            // The watcher also naps in short periods while another worker runs, to take a task
+            // stranded in that worker's run-next slot.
+            let strand_watch = watcher && self.unstrand();
+            if strand_watch {
+                timeout = Some(timeout.map_or(STRAND_TICK, |d| d.min(STRAND_TICK)));
+            }
             let polled =
                 !timeout.is_some_and(|d| d.is_zero()) && shared.park_worker(self.index, timeout);
             if watcher {
@@ -560,7 +617,16 @@ impl Worker {
                 return false;
             }
             // Leaving the reactor to run work: a sleeper takes the driver (see `rt::reactor`).
+            // Leaving the watch to run work: a sleeper takes it too, for this worker's run-next
+            // slot is now one to watch (with timers pending one was woken above already).
             let hand_on_reactor = || {
+                if watcher
+                    && !polled
+                    && shared.timers.is_empty()
+                    && let Some(other) = shared.idle.another_sleeper(self.index)
+                {
+                    shared.unpark_worker(other);
+                }
                 if polled {
                     match shared.idle.another_sleeper(self.index) {
                         Some(other) => shared.unpark_worker(other),

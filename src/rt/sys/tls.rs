@@ -598,11 +598,11 @@ fn decide_fs_switch() -> FsSwitch {
 }
 
 /// What a green thread's descriptor borrows from the carrier it runs on.
-#[derive(Clone, Copy)]
 pub(crate) struct Carrier {
     /// The carrier's own thread pointer (restored on every switch back to its scheduler).
     pub(crate) tp: usize,
-    tid: i32,
+    /// The carrier's kernel thread id (a new one in a child of `fork`: [`fork_resume_green`]).
+    tid: std::cell::Cell<i32>,
     /// Offset of `tid` in a descriptor (0: unknown, not written).
     tid_off: usize,
 }
@@ -614,10 +614,39 @@ impl Carrier {
         Carrier {
             tp,
             // SAFETY: gettid has no preconditions.
-            tid: unsafe { libc::gettid() },
+            tid: std::cell::Cell::new(unsafe { libc::gettid() }),
             tid_off: glibc().map_or(0, |g| g.tid_off),
         }
     }
+}
+
+/// `fork` called from a green thread, before the fork (the last `pthread_atfork` prepare handler
+/// to touch thread-locals): FS goes back to the carrier's thread pointer until
+/// [`fork_resume_green`]. glibc's fork takes the thread FS names for the thread being copied; in
+/// the child it puts every *other* thread's stack in its cache for reuse, so with a green
+/// thread's descriptor at FS the carrier's own stack — on which this green thread's scheduler
+/// loop runs — would be handed to the child's next `pthread_create` while still in use.
+///
+/// # Safety
+/// Called on a green thread running on `carrier`; no thread-local may be touched until
+/// [`fork_resume_green`] (they would be the carrier's).
+pub(crate) unsafe fn fork_enter_carrier(carrier: &Carrier) {
+    set_fs(carrier.tp);
+}
+
+/// After the fork (the first parent or child handler), on the carrier's thread pointer: back to
+/// the green thread's `tp`, with the carrier's thread id refreshed in the child.
+///
+/// # Safety
+/// `tp` is the thread pointer [`fork_enter_carrier`]'s caller ran with, on this carrier.
+pub(crate) unsafe fn fork_resume_green(tp: usize, carrier: &Carrier, child: bool) {
+    if child {
+        // SAFETY: gettid has no preconditions.
+        carrier.tid.set(unsafe { libc::gettid() });
+    }
+    // SAFETY: the green thread is this one, not running anywhere else; its descriptor is ours.
+    unsafe { Block::enter(tp, carrier) };
+    set_fs(tp);
 }
 
 /// One green thread's TLS area: static TLS blocks and descriptor. Owned by the pool while no green
@@ -886,7 +915,7 @@ impl Block {
         if carrier.tid_off != 0 {
             // SAFETY: `tp + tid_off` is a field of the descriptor we own while the green thread is
             // switched out.
-            unsafe { ((tp + carrier.tid_off) as *mut i32).write(carrier.tid) };
+            unsafe { ((tp + carrier.tid_off) as *mut i32).write(carrier.tid.get()) };
         }
     }
 }
