@@ -302,6 +302,7 @@ fn run(shared: &Arc<Shared>) {
             );
         }
         let sleepers = shared.idle.sleeping();
+        let handing_off = tick == FAST_TICK;
         let mut any_running = false;
         let mut acted = false;
         for (i, w) in shared.workers.iter(hw).enumerate() {
@@ -332,7 +333,12 @@ fn run(shared: &Arc<Shared>) {
                     blocked: false,
                     front: s.front,
                 };
-                continue;
+                // Right after a hand-off (a burst of blocking calls: the carrier that took the
+                // worker is likely to block in its first run too) a new run is looked at once.
+                if !handing_off || !asleep_in_kernel(w) {
+                    continue;
+                }
+                s.blocked = true;
             }
             // The same run as at the last sample.
             if run_next != 0 && run_next == s.run_next {

@@ -136,17 +136,14 @@ impl Drop for SlotGuard<'_> {
 /// Holds the table's locks across a `fork` (see `sched::before_fork`), in the order `slot` and
 /// `reserve` take them (never both at once).
 pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
-    vec![
-        Box::new(TABLE.grow.lock().unwrap_or_else(|e| e.into_inner())),
-        Box::new(TABLE.free.lock().unwrap_or_else(|e| e.into_inner())),
-    ]
+    vec![Box::new(TABLE.grow.lock()), Box::new(TABLE.free.lock())]
 }
 
 fn slot(index: u32) -> &'static Slot {
     let chunk = (index >> CHUNK_BITS) as usize;
     let mut p = TABLE.chunks[chunk].load(Ordering::Acquire);
     if p.is_null() {
-        let _g = TABLE.grow.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = TABLE.grow.lock();
         p = TABLE.chunks[chunk].load(Ordering::Acquire);
         if p.is_null() {
             let v: Vec<Slot> = (0..CHUNK)
@@ -181,7 +178,7 @@ fn reserve_index(local: Option<&mut Vec<u32>>) -> u32 {
         if let Some(i) = local.pop() {
             return i;
         }
-        let mut free = TABLE.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = TABLE.free.lock();
         let n = free.len().min(LOCAL_FREE / 2);
         let at = free.len() - n;
         local.extend(free.drain(at..));
@@ -189,7 +186,7 @@ fn reserve_index(local: Option<&mut Vec<u32>>) -> u32 {
         if let Some(i) = local.pop() {
             return i;
         }
-    } else if let Some(i) = TABLE.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+    } else if let Some(i) = TABLE.free.lock().pop() {
         return i;
     }
     let i = TABLE.next_index.fetch_add(1, Ordering::Relaxed);
@@ -230,18 +227,10 @@ pub(crate) fn release(pid: Pid, local: Option<&mut Vec<u32>>) -> Option<Arc<Task
             local.push(pid.index);
             if local.len() > LOCAL_FREE {
                 let at = local.len() / 2;
-                TABLE
-                    .free
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(local.drain(at..));
+                TABLE.free.lock().extend(local.drain(at..));
             }
         }
-        None => TABLE
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(pid.index),
+        None => TABLE.free.lock().push(pid.index),
     }
     task
 }
@@ -250,11 +239,7 @@ pub(crate) fn release(pid: Pid, local: Option<&mut Vec<u32>>) -> Option<Arc<Task
 /// indices are not lost to the table.
 pub(crate) fn return_local(local: &mut Vec<u32>) {
     if !local.is_empty() {
-        TABLE
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .append(local);
+        TABLE.free.lock().append(local);
     }
 }
 

@@ -215,13 +215,9 @@ fn current() -> Option<&'static Reactor> {
 
 /// Holds the reactor's locks across a `fork` (see `sched::before_fork`).
 pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
-    let mut v: Vec<Box<dyn std::any::Any>> = vec![Box::new(
-        REACTOR_START.lock().unwrap_or_else(|e| e.into_inner()),
-    )];
+    let mut v: Vec<Box<dyn std::any::Any>> = vec![Box::new(REACTOR_START.lock())];
     if let Some(r) = current() {
-        v.push(Box::new(
-            r.released.lock().unwrap_or_else(|e| e.into_inner()),
-        ));
+        v.push(Box::new(r.released.lock()));
     }
     v
 }
@@ -239,7 +235,7 @@ pub(crate) fn reactor() -> io::Result<&'static Reactor> {
     if let Some(r) = current() {
         return Ok(r);
     }
-    let started = REACTOR_START.lock().unwrap_or_else(|e| e.into_inner());
+    let started = REACTOR_START.lock();
     if let Some(r) = current() {
         return Ok(r);
     }
@@ -358,7 +354,7 @@ impl Driver {
             io.dispatch(mask);
         }
         // Every batch that could name a released registration has been handled (module docs).
-        let released = std::mem::take(&mut *r.released.lock().unwrap_or_else(|e| e.into_inner()));
+        let released = std::mem::take(&mut *r.released.lock());
         drop(released);
     }
 }
@@ -454,7 +450,7 @@ impl Reactor {
         // take back now that the fd is removed. `io` itself is the caller's reference.
         let reactor_ref = unsafe { Arc::from_raw(ptr) };
         drop(io);
-        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let mut released = self.released.lock();
         released.push(reactor_ref);
         if released.len() == RELEASE_BATCH {
             drop(released);
@@ -524,7 +520,7 @@ impl<T: AsRawFd> Source<T> {
         }
         // Concurrent first waiters (on `&TcpStream`) race here: one registers while the other
         // waits a syscall's time for it, then both use the registration.
-        let _registering = self.registering.lock().unwrap_or_else(|e| e.into_inner());
+        let _registering = self.registering.lock();
         if let Some(io) = self.reg.get() {
             return Ok(io);
         }

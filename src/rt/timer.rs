@@ -47,7 +47,7 @@ impl Timers {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// Holds the timer lock across a `fork` (see `sched::before_fork`).

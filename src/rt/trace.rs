@@ -153,7 +153,7 @@ pub(crate) const RING_EVENTS: usize = 8192;
 const DRAIN_INTERVAL: Duration = Duration::from_millis(5);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock()
 }
 
 static REGISTRY: Mutex<Vec<Arc<Ring>>> = Mutex::new(Vec::new());

@@ -107,7 +107,7 @@ impl<S> WaitList<S> {
 
     pub(crate) fn lock(&self) -> Locked<'_, S> {
         Locked {
-            guard: self.inner.lock().unwrap_or_else(|e| e.into_inner()),
+            guard: self.inner.lock(),
         }
     }
 

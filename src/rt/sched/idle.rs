@@ -87,7 +87,7 @@ impl Idle {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<usize>> {
-        self.sleepers.lock().unwrap_or_else(|e| e.into_inner())
+        self.sleepers.lock()
     }
 
     fn should_wake(&self) -> bool {

@@ -72,6 +72,17 @@ const SLEEP_NOTIFIED: u32 = 1;
 const SLEEP_PARKED: u32 = 2;
 const SLEEP_POLLING: u32 = 3;
 
+/// The low bit of the run-next slot's word (tasks are word-aligned): a task woken from a lock wait
+/// (`WaitReason::Lock`). Its waker released that lock and will most likely take it again soon;
+/// moving the woken one to another worker would only make the two contend across cores (a `Mutex`
+/// ping-pong measured 3x slower), so the watching sleeper leaves it (the monitor's backstop does
+/// not, a few ms later).
+pub(crate) const RUN_NEXT_STICKY: usize = 1;
+
+fn untag(p: *mut Task) -> *const Task {
+    (p as usize & !RUN_NEXT_STICKY) as *const Task
+}
+
 /// The part of a worker other threads touch: its run queue (for stealing), its sleep word, and
 /// its spawn/finish counters (written only by the worker itself, read by `Shared::quiescent`).
 pub(crate) struct WorkerShared {
@@ -130,15 +141,20 @@ impl WorkerShared {
         }
     }
 
-    /// Puts `task` in the run-next slot, returning what was there.
+    /// Puts `task` in the run-next slot, returning what was there. A `sticky` task is one the
+    /// watching sleeper leaves where it is (see [`RUN_NEXT_STICKY`]).
     #[inline]
-    pub(crate) fn replace_run_next(&self, task: Arc<Task>) -> Option<Arc<Task>> {
-        let old = self.run_next.swap(Arc::into_raw(task) as *mut Task, AcqRel);
-        // SAFETY: a non-null slot value is an `Arc::into_raw` reference the swap made ours.
-        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+    pub(crate) fn replace_run_next(&self, task: Arc<Task>, sticky: bool) -> Option<Arc<Task>> {
+        let p =
+            (Arc::into_raw(task) as usize | (usize::from(sticky) * RUN_NEXT_STICKY)) as *mut Task;
+        let old = self.run_next.swap(p, AcqRel);
+        // SAFETY: a non-null slot value is an `Arc::into_raw` reference (with the sticky bit) the
+        // swap made ours.
+        (!old.is_null()).then(|| unsafe { Arc::from_raw(untag(old)) })
     }
 
-    /// The run-next task's address (0 if none): the monitor compares it between samples.
+    /// The run-next slot's word (0 if empty; [`RUN_NEXT_STICKY`] set for a sticky task): the
+    /// monitor and the watching sleeper compare it between looks.
     #[inline]
     pub(crate) fn run_next_addr(&self) -> usize {
         self.run_next.load(Relaxed) as usize
@@ -158,7 +174,7 @@ impl WorkerShared {
         }
         let old = self.run_next.swap(std::ptr::null_mut(), AcqRel);
         // SAFETY: as in `replace_run_next`.
-        (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+        (!old.is_null()).then(|| unsafe { Arc::from_raw(untag(old)) })
     }
 
     /// Whether the green thread running on this worker has been found stuck (or reported past
@@ -314,11 +330,7 @@ impl Shared {
         if !self.has_done_waiter.load(SeqCst) || !self.quiescent() {
             return;
         }
-        let waiter = self
-            .done_waiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let waiter = self.done_waiter.lock().clone();
         if let Some(w) = waiter {
             park::unpark(&w, WaitKind::Wake);
         }
@@ -500,7 +512,7 @@ pub(crate) fn global() -> &'static Arc<Shared> {
 
 #[cold]
 fn global_slow(epoch: u64) -> &'static Arc<Shared> {
-    let _g = GLOBAL_START.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = GLOBAL_START.lock();
     let p = GLOBAL.load(Acquire);
     if !p.is_null() && GLOBAL_EPOCH.load(Acquire) == epoch {
         // SAFETY: as in `global`.
@@ -564,9 +576,7 @@ extern "C" fn before_fork() {
         // The monitor's carriers lock first: a hand-off takes the injector's and the idle
         // list's locks inside it.
         guards.push(rt.monitor.hold_for_fork());
-        guards.push(Box::new(
-            rt.done_waiter.lock().unwrap_or_else(|e| e.into_inner()),
-        ));
+        guards.push(Box::new(rt.done_waiter.lock()));
         guards.push(rt.timers.hold_for_fork());
         guards.push(rt.injector.hold_for_fork());
         guards.push(rt.stacks.hold_for_fork());
@@ -706,18 +716,14 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
 
 /// Waits until every green thread of `shared` has finished, then stops its workers.
 pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::JoinHandle<()>>) {
-    *shared.done_waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(current_thread_task());
+    *shared.done_waiter.lock() = Some(current_thread_task());
     shared.has_done_waiter.store(true, SeqCst);
     // Workers re-check quiescence each time they run out of work. If the runtime is not quiescent
     // now, some green thread is alive, so its worker is awake and will check when it runs dry.
     while !shared.quiescent() {
         park::park(WaitKind::Wake, None);
     }
-    shared
-        .done_waiter
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+    shared.done_waiter.lock().take();
     shared.shutdown.store(true, SeqCst);
     for (i, _) in shared.workers.allocated() {
         shared.unpark_worker(i);
@@ -888,22 +894,23 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
             w.local_queue().push(task, &w.shared.injector);
             w.shared.notify();
         }
-        Some(w) if w.shared_part().lost.load(Relaxed) => {
-            // This carrier gave its worker away (its green thread is in foreign code): what it
-            // wakes goes where every worker looks, not to a queue only thieves reach.
-            w.shared.injector.push(task);
-            w.shared.notify();
-        }
         Some(w) if w.shared_part().is_stuck() => {
-            // The running green thread holds this worker (a hog, or a blocking std call soon):
-            // the run-next slot would strand the task, so it goes where thieves can reach it.
-            w.local_queue().push(task, &w.shared.injector);
+            if w.shared_part().lost.load(Relaxed) {
+                // This carrier gave its worker away (its green thread is in foreign code): what
+                // it wakes goes where every worker looks, not to a queue only thieves reach.
+                w.shared.injector.push(task);
+            } else {
+                // The running green thread holds this worker (a hog, or a blocking std call
+                // soon): the run-next slot would strand the task; thieves can reach the queue.
+                w.local_queue().push(task, &w.shared.injector);
+            }
             w.shared.notify();
         }
         Some(w) => {
             // The task waits for its waker to switch; if the waker computes on instead, the
             // sleeping worker that watches takes it (`worker.rs`, "Run-next cannot strand").
-            if let Some(prev) = w.shared_part().replace_run_next(task) {
+            let sticky = task.wait.load(Relaxed) == park::WaitReason::Lock as u8;
+            if let Some(prev) = w.shared_part().replace_run_next(task, sticky) {
                 w.local_queue().push(prev, &w.shared.injector);
                 w.shared.notify();
             }

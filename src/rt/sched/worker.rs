@@ -15,12 +15,24 @@
 //!
 //! ## Run-next cannot strand
 //! A task woken into this worker's run-next slot waits for the waker to switch. If the waker
-//! computes on instead (a long loop, a blocking std call), another worker must take it: the sleeper
-//! that watches the timers also naps in [`STRAND_TICK`] periods while some other worker runs, and
-//! at each look moves the task in the slot of a worker whose run has lasted since its last look
-//! to the injector, then runs it (`unstrand`). The waker's hot path pays nothing; the
-//! watcher's naps cost an otherwise idle core a few µs each. (The monitor does the same at its
-//! own ticks as a backstop.)
+//! computes on instead (a long loop, a blocking std call), another worker must take it. The
+//! protocol, all on the side of the sleeper that watches the timers (the waker's hot path pays
+//! nothing):
+//!
+//! 1. While some other worker runs a green thread, the watcher sleeps in naps rather than until
+//!    woken, and at each look (`unstrand`) reads every other worker's run counter.
+//! 2. A worker whose run counter is the same as at the previous look has been in one run for a
+//!    whole nap: the task in its run-next slot (woken during that run) goes to the injector, and
+//!    the watcher, finding work, wakes up and runs it.
+//! 3. When a sleeper takes up the watch, it spins [`STRAND_SPIN`] for its second look (a nap is
+//!    60-80 µs on a VM however short it is asked to be), as Go's spinning thieves do before they
+//!    take `runnext`; after that it naps [`STRAND_TICK`], doubling up to [`STRAND_TICK_MAX`] while
+//!    every look finds the runs changed (a switch-heavy worker, where nothing strands long).
+//! 4. A task woken from a lock wait is *sticky* (`RUN_NEXT_STICKY`): its waker released the lock
+//!    and most likely takes it again, so moving the task would only make two workers contend.
+//! 5. A watcher that leaves to run work hands the watch to another sleeper.
+//!
+//! The monitor does the same at its own ticks, sticky or not, as a backstop.
 //!
 //! ## Carriers
 //! The thread running this loop is a *carrier* (Go's M) holding one of the runtime's N *workers*
@@ -82,6 +94,12 @@ const INJECTOR_BATCH: usize = 32;
 /// in one through a whole period behind the same run is taken (Go's thieves take `runnext` after
 /// ~3 µs, but they spin; we nap).
 const STRAND_TICK: std::time::Duration = std::time::Duration::from_micros(20);
+/// The spin before the second look when a sleeper takes up the watch.
+const STRAND_SPIN: std::time::Duration = std::time::Duration::from_micros(10);
+/// The longest nap: while the running workers switch at every look (short runs, where nothing
+/// strands for long), the nap doubles up to this, so a switch-heavy worker is not disturbed 12,000
+/// times a second; a run that outlasts a nap brings it back to [`STRAND_TICK`].
+const STRAND_TICK_MAX: std::time::Duration = std::time::Duration::from_millis(1);
 
 pub(crate) struct Worker {
     pub(crate) index: usize,
@@ -260,12 +278,6 @@ impl Worker {
         }
         let ws = self.shared_part();
         loop {
-            if ws.lost.load(Relaxed) {
-                // This carrier no longer has a worker: the task runs wherever one takes it.
-                self.shared.injector.push(task);
-                self.shared.notify();
-                return;
-            }
             // SAFETY: only green tasks are queued.
             let g = unsafe { task.green.as_ref().unwrap_unchecked() };
             self.current.set(Arc::as_ptr(&task));
@@ -354,6 +366,13 @@ impl Worker {
                         WorkerCounters::bump(&self.counters().parks);
                         return; // parked: whoever unparks it owns its next run
                     }
+                    if ws.lost.load(Relaxed) {
+                        // Woken already, but this carrier no longer has a worker: the task runs
+                        // wherever one takes it (`main_loop` gives the worker up next).
+                        self.shared.injector.push(task);
+                        self.shared.notify();
+                        return;
+                    }
                 }
                 INTENT_EXIT => {
                     self.finish(task);
@@ -404,18 +423,19 @@ impl Worker {
     }
 
     fn next_task(&self) -> Option<Arc<Task>> {
-        match self.lone.take() {
-            None => self.find_local().or_else(|| self.steal()),
+        let lone = self.lone.take();
+        // (One call site, so that it is inlined here.)
+        match (self.find_local(), lone) {
+            (Some(t), None) => Some(t),
+            (None, None) => self.steal(),
             // A lone yielder runs again unless something else turned up here; this worker does
             // not go stealing meanwhile (it is busy, and a steal would make the yielder stealable
             // and bounce it between workers).
-            Some(lone) => match self.find_local() {
-                Some(t) => {
-                    self.local_queue().push_back(lone, &self.shared.injector);
-                    Some(t)
-                }
-                None => Some(lone),
-            },
+            (Some(t), Some(lone)) => {
+                self.local_queue().push_back(lone, &self.shared.injector);
+                Some(t)
+            }
+            (None, Some(lone)) => Some(lone),
         }
     }
 
@@ -543,15 +563,16 @@ impl Worker {
     /// One look of the watching sleeper at the other workers (module docs, "Run-next cannot
     /// strand"): a task found in the run-next slot of a worker still in the same run as at the
     /// last look (so the run has lasted a whole nap and the task was woken during it) goes to the
-    /// injector, where `has_work` sees it. Returns whether another worker runs a green thread now,
-    /// i.e. whether to keep looking.
-    fn unstrand(&self) -> bool {
+    /// injector, where `has_work` sees it. Returns whether another worker runs a green thread now
+    /// (whether to keep looking), and whether some run has lasted since the last look.
+    fn unstrand(&self) -> (bool, bool) {
         let shared = &*self.shared;
         let hw = shared.workers_hw.load(Acquire);
         // SAFETY: only this worker touches `strand_seen`, from its own loop.
         let seen = unsafe { &mut *self.strand_seen.get() };
         seen.resize(hw, 0);
         let mut running = false;
+        let mut long_run = false;
         for (i, w) in shared.workers.iter(hw).enumerate() {
             if i == self.index || w.lost.load(Relaxed) {
                 continue;
@@ -559,7 +580,9 @@ impl Worker {
             let runs = w.runs.load(Relaxed);
             if runs & 1 == 1 {
                 running = true;
+                long_run |= seen[i] == runs;
                 if seen[i] == runs
+                    && w.run_next_addr() & super::RUN_NEXT_STICKY == 0
                     && let Some(t) = w.take_run_next()
                 {
                     shared.injector.push(t);
@@ -567,7 +590,7 @@ impl Worker {
             }
             seen[i] = runs;
         }
-        running
+        (running, long_run)
     }
 
     /// Sleeps until there may be work. Returns `false` when the runtime shuts down.
@@ -585,6 +608,8 @@ impl Worker {
             }
             return true;
         }
+        let mut nap = STRAND_TICK / 2;
+        let mut first_look = true;
         loop {
             let watcher = shared
                 .timer_watcher
@@ -597,9 +622,32 @@ impl Worker {
             };
             // The watcher also naps in short periods while another worker runs, to take a task
             // stranded in that worker's run-next slot.
-            let strand_watch = watcher && self.unstrand();
+            let (mut strand_watch, mut long_run) = if watcher {
+                self.unstrand()
+            } else {
+                (false, false)
+            };
+            if strand_watch && first_look {
+                // Taking up the watch: the runs seen so far have no history, and a nap is 60-80 µs
+                // on a VM whatever was asked. A short spin gives the second look at once, as Go's
+                // spinning thieves do before they take `runnext`.
+                first_look = false;
+                let t0 = Instant::now();
+                while t0.elapsed() < STRAND_SPIN {
+                    std::hint::spin_loop();
+                }
+                (strand_watch, long_run) = self.unstrand();
+                if self.has_work() {
+                    timeout = Some(std::time::Duration::ZERO);
+                }
+            }
             if strand_watch {
-                timeout = Some(timeout.map_or(STRAND_TICK, |d| d.min(STRAND_TICK)));
+                nap = if long_run {
+                    STRAND_TICK
+                } else {
+                    (nap * 2).min(STRAND_TICK_MAX)
+                };
+                timeout = Some(timeout.map_or(nap, |d| d.min(nap)));
             }
             let polled =
                 !timeout.is_some_and(|d| d.is_zero()) && shared.park_worker(self.index, timeout);

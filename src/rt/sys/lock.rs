@@ -17,7 +17,7 @@
 
 use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
-use std::sync::{LockResult, PoisonError};
+use std::sync::PoisonError;
 
 thread_local! {
     static SECTIONS: Cell<u32> = const { Cell::new(0) };
@@ -54,7 +54,6 @@ pub(crate) fn preemptible() -> bool {
 }
 
 /// A `std::sync::Mutex` whose guard keeps the holder in a [`Section`] (no preemption while held).
-/// Same API as std's, so call sites read the same.
 pub(crate) struct Mutex<T: ?Sized> {
     inner: std::sync::Mutex<T>,
 }
@@ -75,17 +74,14 @@ impl<T> Mutex<T> {
 }
 
 impl<T: ?Sized> Mutex<T> {
-    pub(crate) fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let section = Section::enter();
-        match self.inner.lock() {
-            Ok(guard) => Ok(MutexGuard {
-                guard,
-                _section: section,
-            }),
-            Err(p) => Err(PoisonError::new(MutexGuard {
-                guard: p.into_inner(),
-                _section: section,
-            })),
+    /// Locks, ignoring poisoning: the runtime's own state stays consistent across a panic in
+    /// user code (no user code runs while a runtime lock is held, except the `Drop` of a value the
+    /// runtime was holding, after which the state is whole again).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        let _section = Section::enter();
+        MutexGuard {
+            guard: self.inner.lock().unwrap_or_else(PoisonError::into_inner),
+            _section,
         }
     }
 }
@@ -112,7 +108,7 @@ mod tests {
         assert!(preemptible());
         let m = Mutex::new(1);
         {
-            let g = m.lock().unwrap();
+            let g = m.lock();
             assert_eq!(*g, 1);
             assert!(!preemptible());
             let s = Section::enter();
@@ -128,11 +124,11 @@ mod tests {
         let m = std::sync::Arc::new(Mutex::new(0));
         let m2 = m.clone();
         let _ = std::thread::spawn(move || {
-            let _g = m2.lock().unwrap();
+            let _g = m2.lock();
             panic!("poison it");
         })
         .join();
-        let g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let g = m.lock();
         assert!(!preemptible());
         drop(g);
         assert!(preemptible());

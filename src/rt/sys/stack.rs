@@ -301,7 +301,7 @@ impl StackPool {
     }
 
     fn lock(&self) -> MutexGuard<'_, Pooled> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.lock()
     }
 
     /// Holds the pool's lock across a `fork` (see `sched::before_fork`).

@@ -721,7 +721,7 @@ pub(crate) fn areas_made() -> u64 {
 const AREAS_PER_SLAB: usize = 64;
 
 fn carve(g: &Glibc) -> io::Result<usize> {
-    let mut s = SLAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = SLAB.lock();
     if s.0 + g.stride > s.1 {
         let len = g.stride * AREAS_PER_SLAB;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing aliases
@@ -1206,10 +1206,7 @@ pub(crate) const LOCAL_POOL: usize = 64;
 /// Holds the slab's and the pool's locks across a `fork` (see `sched::before_fork`); the pool's
 /// is never taken while the slab's is held, nor the other way round.
 pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
-    vec![
-        Box::new(SLAB.lock().unwrap_or_else(|e| e.into_inner())),
-        Box::new(POOL.lock().unwrap_or_else(|e| e.into_inner())),
-    ]
+    vec![Box::new(SLAB.lock()), Box::new(POOL.lock())]
 }
 
 /// A block for a new green thread: from `local` (a worker's cache), the shared pool, or new.
@@ -1218,7 +1215,7 @@ pub(crate) fn take(local: Option<&mut Vec<Block>>) -> io::Result<Block> {
         if let Some(b) = local.pop() {
             return Ok(warmed(b));
         }
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = POOL.lock();
         let n = pool.len().min(LOCAL_POOL / 2);
         let at = pool.len() - n;
         local.extend(pool.drain(at..));
@@ -1227,7 +1224,7 @@ pub(crate) fn take(local: Option<&mut Vec<Block>>) -> io::Result<Block> {
             return Ok(warmed(b));
         }
     } else {
-        let pooled = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = POOL.lock().pop();
         if let Some(b) = pooled {
             return Ok(warmed(b)); // outside the pool's lock
         }
@@ -1270,7 +1267,7 @@ fn spill_to_pool(blocks: impl Iterator<Item = Block>) {
         }
     }
     let epoch = SHED_EPOCH.load(Relaxed);
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pool = POOL.lock();
     pool.extend(blocks.into_iter().map(|mut b| {
         b.pooled = epoch;
         b
@@ -1293,7 +1290,7 @@ const SHED_MAX: usize = 4096;
 pub(crate) fn shed_idle() {
     let Ok(g) = glibc() else { return };
     let epoch = SHED_EPOCH.fetch_add(1, Relaxed);
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pool = POOL.lock();
     let keep_from = pool.len().saturating_sub(WARM_POOL);
     let mut shed = 0;
     for b in pool[..keep_from].iter_mut() {
@@ -1355,10 +1352,19 @@ mod malloc_cache_tests {
         // SAFETY: plain malloc/free; `t` is this thread's cache, laid out as `find_tcache`
         // verified (bin 11 holds 208-byte chunks: the head is the chunk freed last).
         unsafe {
-            let p = libc::malloc(200);
+            // A bin holds at most 7 chunks, and this thread may have filled it already (a free
+            // into a full bin bypasses the cache): empty it first by taking 8 chunks.
+            let mut ps = [ptr::null_mut::<c_void>(); 8];
+            for q in &mut ps {
+                *q = libc::malloc(200);
+            }
+            let p = ps[7];
             libc::free(p);
             let head = (t as *const u8).add(128 + 11 * 8) as *const *mut c_void;
             assert_eq!(head.read(), p, "a freed chunk heads its cache bin");
+            for q in &ps[..7] {
+                libc::free(*q);
+            }
             let b = Block::new().unwrap();
             // A fresh area has no cache yet: flushing it is a no-op.
             flush_malloc_cache(g, b.tp());
