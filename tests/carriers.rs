@@ -416,3 +416,40 @@ fn green_threads_spinning_on_yield_now_do_not_starve_a_std_thread() {
     assert!(set.load(SeqCst));
     assert_eq!(spins.len(), WORKERS);
 }
+
+/// Issue 18, "blocking culprits": a hand-off names the green thread that blocked its carrier and
+/// the system call it sat in, in `rt::stats()` and in the dump's text.
+#[test]
+fn a_hand_off_names_the_blocking_green_thread() {
+    let _serial = serial();
+    let _dog = watchdog(
+        "a_hand_off_names_the_blocking_green_thread",
+        Duration::from_secs(60),
+        || "the culprit's hand-off".into(),
+    );
+    let (log, text) = run(Config::new().workers(1), || {
+        let culprit = thread::Builder::new()
+            .name("culprit".into())
+            .spawn(|| std::thread::sleep(Duration::from_millis(300)))
+            .unwrap();
+        // Queued behind it on the one worker: a timer nobody else can watch.
+        thread::sleep(Duration::from_millis(1));
+        let text = smarm::rt::dump().to_string();
+        culprit.join().unwrap();
+        (smarm::rt::stats().recent_handoffs, text)
+    });
+    let h = log
+        .iter()
+        .find(|h| h.name.as_deref() == Some("culprit"))
+        .unwrap_or_else(|| panic!("no hand-off names the culprit: {log:?}"));
+    assert!(h.in_kernel, "the culprit sleeps in the kernel: {h:?}");
+    assert!(h.pid.is_some());
+    assert!(
+        matches!(h.syscall.as_deref(), Some("clock_nanosleep" | "nanosleep")),
+        "std::thread::sleep is clock_nanosleep here: {h:?}"
+    );
+    assert!(
+        text.contains("hand-off: carrier 0: 'culprit'"),
+        "the dump names it:\n{text}"
+    );
+}

@@ -145,6 +145,9 @@ impl fmt::Display for Dump {
                 s.handoffs,
                 s.preemptions
             )?;
+            for h in &s.recent_handoffs {
+                writeln!(f, "  hand-off: {h}")?;
+            }
         }
         for t in &self.threads {
             writeln!(

@@ -32,7 +32,7 @@ pub use dump::{Dump, ThreadInfo, ThreadState, dump, install_dump_on_sigquit};
 pub use park::WaitReason;
 pub use pid::Pid;
 pub use reactor::{wait_readable, wait_writable};
-pub use stats::{Stats, WorkerStats, stats};
+pub use stats::{HandOff, Stats, WorkerStats, stats};
 
 /// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once
 /// `f` **and every green thread spawned on this runtime** have finished; then the runtime's

@@ -68,6 +68,7 @@ use std::time::{Duration, Instant};
 
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::sched::{Shared, WorkerShared, worker};
+use crate::rt::stats::HandOff;
 use crate::rt::sys::futex;
 use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
 
@@ -85,7 +86,12 @@ pub(crate) struct Monitor {
     deep: AtomicBool,
     carriers: Mutex<Carriers>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The last [`HANDOFF_LOG`] hand-offs, for `rt::stats` and the dump.
+    handoff_log: Mutex<std::collections::VecDeque<HandOff>>,
 }
+
+/// Hand-offs kept for `rt::stats().recent_handoffs`.
+const HANDOFF_LOG: usize = 16;
 
 /// Carriers beyond the first N (whose threads `sched::start` made and its caller joins).
 struct Carriers {
@@ -128,7 +134,13 @@ impl Monitor {
                 bound_reported: false,
             }),
             thread: Mutex::new(None),
+            handoff_log: Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// The last hand-offs, oldest first.
+    pub(crate) fn recent_handoffs(&self) -> Vec<HandOff> {
+        lock(&self.handoff_log).iter().cloned().collect()
     }
 
     /// Wakes the monitor now. Allocation-free.
@@ -357,7 +369,7 @@ fn run(shared: &Arc<Shared>) {
             }
             if (s.blocked || age >= threshold)
                 && needs_help(shared, sleepers)
-                && hand_off(shared, i, runs)
+                && hand_off(shared, i, runs, s.blocked, age)
             {
                 acted = true;
             }
@@ -447,7 +459,7 @@ fn asleep_in_kernel(w: &WorkerShared) -> bool {
 
 /// Gives stuck carrier `i`'s worker to a spare or a new carrier. Returns `false` (and reports
 /// once) when the carrier bound leaves none to give it to.
-fn hand_off(shared: &Arc<Shared>, i: usize, run: u64) -> bool {
+fn hand_off(shared: &Arc<Shared>, i: usize, run: u64, in_kernel: bool, age: Duration) -> bool {
     let w = &shared.workers[i];
     let mut c = lock(&shared.monitor.carriers);
     let target = match c.spare.pop() {
@@ -535,7 +547,72 @@ fn hand_off(shared: &Arc<Shared>, i: usize, run: u64) -> bool {
         shared.injector.push(t);
         shared.notify();
     }
+    record_culprit(shared, i, in_kernel, age);
     true
+}
+
+/// Notes which green thread held stuck carrier `i` (and the system call it sits in) in the
+/// hand-off log, and in the trace when one is being written (Issue 18: "blocking culprits").
+fn record_culprit(shared: &Shared, i: usize, in_kernel: bool, stuck_for: Duration) {
+    let w = &shared.workers[i];
+    let task = crate::rt::pid::lookup(crate::rt::Pid::from_bits(w.running.load(Relaxed)));
+    if let Some(t) = &task
+        && crate::rt::trace::enabled()
+    {
+        crate::rt::trace::handed_off(t);
+    }
+    let entry = HandOff {
+        carrier: i,
+        pid: task.as_ref().and_then(|t| t.green.as_ref()).map(|g| g.pid),
+        name: task
+            .as_ref()
+            .and_then(|t| t.name.as_deref())
+            .map(String::from),
+        in_kernel,
+        syscall: in_kernel.then(|| syscall_of(w)).flatten(),
+        stuck_for,
+    };
+    let mut log = lock(&shared.monitor.handoff_log);
+    if log.len() == HANDOFF_LOG {
+        log.pop_front();
+    }
+    log.push_back(entry);
+}
+
+/// The system call carrier `w`'s thread sits in, from `/proc/self/task/<tid>/syscall` (its
+/// first field is the call's number), named for the calls a blocking std call makes.
+fn syscall_of(w: &WorkerShared) -> Option<String> {
+    let tid = w.tid.load(Relaxed);
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    let nr: i64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(
+        match nr {
+            0 => "read",
+            1 => "write",
+            7 => "poll",
+            17 => "pread64",
+            18 => "pwrite64",
+            23 => "select",
+            35 => "nanosleep",
+            42 => "connect",
+            43 => "accept",
+            44 => "sendto",
+            45 => "recvfrom",
+            46 => "sendmsg",
+            47 => "recvmsg",
+            61 => "wait4",
+            202 => "futex",
+            230 => "clock_nanosleep",
+            232 => "epoll_wait",
+            257 => "openat",
+            270 => "pselect6",
+            271 => "ppoll",
+            281 => "epoll_pwait",
+            288 => "accept4",
+            _ => return Some(format!("system call {nr}")),
+        }
+        .to_string(),
+    )
 }
 
 enum Target {

@@ -35,6 +35,18 @@ pub struct Pid {
 }
 
 impl Pid {
+    /// `index << 32 | generation`: a Pid in one word (a stale one fails [`lookup`]).
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.index) << 32) | u64::from(self.generation)
+    }
+
+    pub(crate) fn from_bits(bits: u64) -> Pid {
+        Pid {
+            index: (bits >> 32) as u32,
+            generation: bits as u32,
+        }
+    }
+
     /// The slot index (reused by later green threads once this one has ended).
     ///
     /// # Examples

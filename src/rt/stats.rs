@@ -84,9 +84,69 @@ pub struct Stats {
     /// (decided once per process from `AT_HWCAP2`; `SMARM_TLS_SWITCH=arch_prctl` forces the
     /// syscall).
     pub tls_switch: &'static str,
+    /// The last hand-offs (at most 16, oldest first): which green thread held a carrier in
+    /// foreign code when the monitor gave that carrier's worker to another carrier.
+    pub recent_handoffs: Vec<HandOff>,
     /// The same counters per carrier slot, by index: the first `worker_count` carriers first,
     /// then the slots of carriers the monitor has started (see `Config::max_extra_workers`).
     pub workers: Vec<WorkerStats>,
+}
+
+/// A hand-off, part of [`Stats`] (and printed by the dump): the monitor found a carrier stuck
+/// in foreign code running `name`/`pid` and gave its worker to another carrier.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{self, Config};
+/// use std::time::Duration;
+///
+/// let log = rt::run(Config::new().workers(1), || {
+///     let sleeper = smarm::thread::Builder::new()
+///         .name("culprit".into())
+///         .spawn(|| std::thread::sleep(Duration::from_millis(300))) // blocks its carrier
+///         .unwrap();
+///     smarm::thread::sleep(Duration::from_millis(1)); // queued behind it: needs a worker
+///     sleeper.join().unwrap();
+///     rt::stats().recent_handoffs
+/// });
+/// let h = log.iter().find(|h| h.name.as_deref() == Some("culprit")).expect("handed off");
+/// assert!(h.in_kernel); // asleep in the kernel, not computing
+/// println!("{h}"); // carrier 0: 'culprit' <0.2.0> in clock_nanosleep for 0.4 ms
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandOff {
+    /// The carrier slot that was stuck.
+    pub carrier: usize,
+    /// The green thread it was running (`None` if it ended before the monitor looked it up).
+    pub pid: Option<crate::rt::Pid>,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+    /// Whether the carrier was asleep in the kernel (a blocking call) rather than computing.
+    pub in_kernel: bool,
+    /// The system call it was in, when the kernel says (`/proc/<tid>/syscall`): `"futex"`,
+    /// `"clock_nanosleep"`, `"read"`, ... (a number for calls not in smarm's short table).
+    pub syscall: Option<String>,
+    /// How long the green thread had held the carrier when the monitor acted.
+    pub stuck_for: std::time::Duration,
+}
+
+impl fmt::Display for HandOff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "carrier {}: ", self.carrier)?;
+        match (&self.name, self.pid) {
+            (Some(n), Some(p)) => write!(f, "'{n}' {p}")?,
+            (None, Some(p)) => write!(f, "<unnamed> {p}")?,
+            _ => write!(f, "a green thread that has since ended")?,
+        }
+        match (&self.syscall, self.in_kernel) {
+            (Some(s), _) => write!(f, " in {s}")?,
+            (None, true) => write!(f, " asleep in the kernel")?,
+            (None, false) => write!(f, " computing")?,
+        }
+        write!(f, " for {:.1} ms", self.stuck_for.as_secs_f64() * 1e3)
+    }
 }
 
 /// One carrier slot's counters, part of [`Stats`].
@@ -176,6 +236,7 @@ pub(crate) fn snapshot(rt: &Shared) -> Stats {
         carriers: carriers.live as u64,
         carriers_peak: carriers.peak as u64,
         carriers_spare: carriers.spare as u64,
+        recent_handoffs: rt.monitor.recent_handoffs(),
         live: spawned.saturating_sub(finished),
         spawned,
         switches: sum(|w| w.switches),

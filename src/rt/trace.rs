@@ -76,6 +76,9 @@ enum Kind {
     /// The run was reported past its timeslice (or found stuck by the monitor) and its worker's
     /// queue handed on; recorded at the end of that run.
     Preempt,
+    /// The monitor gave the worker of the carrier running this green thread to another carrier
+    /// (recorded on the monitor's thread, when it acts).
+    HandOff,
 }
 
 /// One recorded event, formatted only by the writer.
@@ -336,6 +339,12 @@ pub(crate) fn woken(task: &Task) {
 #[cold]
 pub(crate) fn preempted(task: &Task) {
     record(Event::about(Kind::Preempt, task, now()));
+}
+
+/// The monitor handed off the worker of the carrier stuck running `task`.
+#[cold]
+pub(crate) fn handed_off(task: &Task) {
+    record(Event::about(Kind::HandOff, task, now()));
 }
 
 /// This worker stole from worker `victim`.
@@ -601,10 +610,11 @@ fn format_event(line: &mut Line, tid: u32, ev: &Event, clock: &Clock, rate: f64)
                 push_tail(line, tid, ev, name, Some(reason), false);
             }
         }
-        Kind::Spawn | Kind::Wake | Kind::Preempt => {
+        Kind::Spawn | Kind::Wake | Kind::Preempt | Kind::HandOff => {
             let what = match ev.kind {
                 Kind::Spawn => "spawn",
                 Kind::Wake => "wake",
+                Kind::HandOff => "handoff",
                 _ => "preempt",
             };
             push_instant(line, what, ts);

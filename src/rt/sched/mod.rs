@@ -107,6 +107,9 @@ pub(crate) struct WorkerShared {
     /// running here is stuck in foreign code); the carrier gives up the worker for good at its
     /// next return to its loop (`worker.rs`, "Carriers"). Cleared when it gets a worker again.
     pub(crate) lost: AtomicBool,
+    /// The Pid (`Pid::to_bits`) of the green thread of the current run, written at every switch
+    /// in (a plain store beside `runs`); the monitor names the culprit of a hand-off with it.
+    pub(crate) running: AtomicU64,
     /// The carrier's kernel thread id (for the monitor's look at its state), 0 while none.
     pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Event counters for `rt::stats` (written only by the worker itself).
@@ -137,6 +140,7 @@ impl WorkerShared {
             counters: Default::default(),
             handoffs: AtomicU64::new(0),
             lost: AtomicBool::new(false),
+            running: AtomicU64::new(0),
             tid: std::sync::atomic::AtomicI32::new(0),
         }
     }
