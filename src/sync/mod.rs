@@ -8,6 +8,8 @@
 //! [`OnceLock`], [`LazyLock`], [`mpsc`], and std's own `Arc`, `Weak`, `atomic`, `PoisonError`,
 //! `TryLockError`, `LockResult`, `TryLockResult` (plain types with nothing to schedule).
 //! std's blocking types are never re-exported under smarm's name: they would block a whole worker.
+//! Beside the mirror, as an extension std lacks: [`mpsc::Select`], which waits on several
+//! receivers and bounded senders at once, with an optional timeout.
 //!
 //! ```
 //! use smarm::sync::{Arc, Condvar, Mutex, mpsc};
@@ -48,6 +50,7 @@ mod once;
 mod once_lock;
 mod poison;
 mod rwlock;
+mod select;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};

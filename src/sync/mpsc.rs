@@ -10,6 +10,13 @@
 //! The error types are std's own (`pub use`), so `Display`, `Error` and pattern matching are
 //! exactly std's, and values handed back on disconnect come back in them.
 //!
+//! Beside the mirror, [`Select`] (a smarm extension; std has none) waits on several receivers and
+//! bounded senders at once. Its protocol is explained in `sync/select.rs`; this file holds its
+//! per-channel half (the `select::Case` impls at the bottom): a selector waiting to receive sits
+//! in `State::receiver` like a blocked `recv`, one waiting to send sits in
+//! `State::send_selectors`, and a selected send holds a slot of room in `State::reserved` until
+//! it is completed or dropped.
+//!
 //! ```
 //! use smarm::sync::mpsc;
 //! use smarm::thread;
@@ -32,6 +39,9 @@ use std::time::{Duration, Instant};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
+pub use super::select::{Select, SelectTimeoutError, SelectedOperation, TrySelectError};
+
+use super::select::{Case, Poll};
 use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::sched;
 use crate::rt::task::Task;
@@ -46,10 +56,38 @@ struct State<T> {
     received: u64,
     senders: usize,
     receiver_alive: bool,
-    /// The receiver, while it is blocked waiting for a message. A plain pointer: the receiver
-    /// cannot leave `recv` without this lock, so whoever takes it under the lock and wakes it
-    /// under the lock reaches a live task.
+    /// The receiver, while it is blocked waiting for a message (in `recv`, or in a [`Select`]
+    /// with a receive case here). A plain pointer: the receiver cannot leave `recv` or `select`
+    /// without clearing it under this lock, so whoever takes it under the lock and wakes it under
+    /// the lock reaches a live task.
     receiver: Option<*const Task>,
+    /// Room promised to sends chosen by a [`Select`] and not yet completed: counted as taken.
+    reserved: usize,
+    /// Selectors waiting for a send on this channel to become possible (room, a receiver for a
+    /// rendezvous, or disconnection). Plain pointers, as `receiver`: a selector leaves `select`
+    /// only after removing itself here under the lock, and wakers unpark under the lock.
+    send_selectors: Vec<*const Task>,
+}
+
+impl<T> State<T> {
+    /// Whether a send that will not wait can put a message in now (`try_send`'s test, and a
+    /// select's). Room reserved by selected sends counts as taken.
+    fn room_now(&self) -> bool {
+        match self.cap {
+            None => true,
+            Some(0) => self.receiver.is_some() && self.queue.is_empty() && self.reserved == 0,
+            Some(n) => self.queue.len() + self.reserved < n,
+        }
+    }
+
+    /// Wakes every selector waiting to send here; each re-checks (and re-registers if it must).
+    /// Called under the lock, as the receiver is woken: `unpark` never switches.
+    fn wake_send_selectors(&mut self) {
+        for s in self.send_selectors.drain(..) {
+            // SAFETY: see `State::send_selectors`: the selector is still inside `select`.
+            park::unpark(unsafe { &*s }, WaitKind::Wake);
+        }
+    }
 }
 
 struct Chan<T> {
@@ -67,6 +105,8 @@ impl<T> Chan<T> {
                 senders: 1,
                 receiver_alive: true,
                 receiver: None,
+                reserved: 0,
+                send_selectors: Vec::new(),
             }),
         })
     }
@@ -78,11 +118,7 @@ impl<T> Chan<T> {
             if !st.receiver_alive {
                 return Err(TrySendError::Disconnected(t));
             }
-            let room = match st.cap {
-                None => true,
-                Some(0) => block || (st.receiver.is_some() && st.queue.is_empty()),
-                Some(n) => st.queue.len() < n,
-            };
+            let room = (block && st.cap == Some(0)) || st.room_now();
             if room {
                 break;
             }
@@ -134,6 +170,7 @@ impl<T> Chan<T> {
                 st.receiver = None;
                 // A sender may be waiting for room, or (rendezvous) for this very message.
                 let woken: Option<Wake> = if st.cap.is_some() {
+                    st.wake_send_selectors();
                     st.notify_one()
                 } else {
                     None
@@ -155,6 +192,11 @@ impl<T> Chan<T> {
             // Registered once per call; a sender takes the registration when it wakes us.
             if st.receiver.is_none() {
                 st.receiver = Some(sched::current_task_ptr());
+                // A waiting receiver is what a rendezvous send needs: tell selectors that wait
+                // to send here.
+                if st.cap == Some(0) {
+                    st.wake_send_selectors();
+                }
             }
             drop(st);
             park::park_for(WaitKind::Wake, WaitReason::Channel, deadline);
@@ -176,6 +218,7 @@ impl<T> Chan<T> {
     fn drop_receiver(&self) {
         let mut st = self.list.lock();
         st.receiver_alive = false;
+        st.wake_send_selectors();
         let woken = st.notify_all();
         // Buffered messages nobody will read are dropped now, as std does; a rendezvous sender
         // still waiting takes its own message back.
@@ -817,5 +860,109 @@ impl<T> fmt::Debug for Iter<'_, T> {
 impl<T> fmt::Debug for TryIter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TryIter").field("rx", &self.rx).finish()
+    }
+}
+
+// The per-channel half of `Select` (protocol: `sync/select.rs`). Each method takes the channel's
+// lock once; a registration made here is removed by `unregister` under the same lock, or taken
+// by the waker that unparks the selector (also under the lock).
+
+impl<T> Case for Receiver<T> {
+    fn poll(&self, waiter: Option<*const Task>) -> Poll {
+        let mut st = self.chan.list.lock();
+        // Ready stays ready: only this receiver takes messages, and senders cannot come back.
+        if !st.queue.is_empty() || st.senders == 0 {
+            return Poll::Ready { reserved: false };
+        }
+        if let Some(me) = waiter
+            && st.receiver.is_none()
+        {
+            st.receiver = Some(me);
+            if st.cap == Some(0) {
+                st.wake_send_selectors();
+            }
+        }
+        Poll::Pending
+    }
+
+    fn unregister(&self, waiter: *const Task) {
+        let mut st = self.chan.list.lock();
+        if st.receiver == Some(waiter) {
+            st.receiver = None;
+        }
+    }
+
+    fn release(&self) {}
+
+    fn channel(&self) -> *const () {
+        Arc::as_ptr(&self.chan).cast()
+    }
+}
+
+impl<T> Case for SyncSender<T> {
+    fn poll(&self, waiter: Option<*const Task>) -> Poll {
+        let mut st = self.chan.list.lock();
+        if !st.receiver_alive {
+            return Poll::Ready { reserved: false };
+        }
+        if st.room_now() {
+            st.reserved += 1;
+            return Poll::Ready { reserved: true };
+        }
+        if let Some(me) = waiter
+            && !st.send_selectors.contains(&me)
+        {
+            st.send_selectors.push(me);
+        }
+        Poll::Pending
+    }
+
+    fn unregister(&self, waiter: *const Task) {
+        self.chan
+            .list
+            .lock()
+            .send_selectors
+            .retain(|&s| s != waiter);
+    }
+
+    fn release(&self) {
+        let mut st = self.chan.list.lock();
+        st.reserved -= 1;
+        // The room is free again: for a blocked sender, and for other selectors.
+        st.wake_send_selectors();
+        let woken = st.notify_one();
+        drop(st);
+        if let Some(w) = woken {
+            w.wake();
+        }
+    }
+
+    fn channel(&self) -> *const () {
+        Arc::as_ptr(&self.chan).cast()
+    }
+}
+
+impl<T> SyncSender<T> {
+    /// Completes a send chosen by a [`Select`]: puts `t` into the room the select reserved
+    /// (`reserved`), or hands it back if the receiver is gone. Never waits; a rendezvous message
+    /// goes to the receiver the select found waiting, as with `try_send`.
+    pub(crate) fn send_selected(&self, t: T, reserved: bool) -> Result<(), SendError<T>> {
+        let mut st = self.chan.list.lock();
+        if reserved {
+            st.reserved -= 1;
+        }
+        // Without a reservation the select found the receiver gone, and it cannot come back.
+        debug_assert!(reserved || !st.receiver_alive);
+        if !st.receiver_alive {
+            return Err(SendError(t));
+        }
+        let seq = st.sent;
+        st.sent += 1;
+        st.queue.push_back((seq, t));
+        if let Some(r) = st.receiver.take() {
+            // SAFETY: see `State::receiver`.
+            park::unpark(unsafe { &*r }, WaitKind::Wake);
+        }
+        Ok(())
     }
 }
