@@ -40,6 +40,7 @@ use crate::rt::sys::stack::{MIN_STACK, STD_DEFAULT_STACK, page_size};
 /// | timeslice   | [`timeslice`]    | `SMARM_TIMESLICE_US`                 | 100 µs                    | 1 µs ..= 1 h      |
 /// | trace file  | [`trace`]        | `SMARM_TRACE`                        | no trace                  |                   |
 /// | preemption check interval | [`preempt_interval`] | `SMARM_PREEMPT_INTERVAL` | 128 allocations | 1 ..= 2^32−1 |
+/// | on deadlock | [`on_deadlock`] | `SMARM_DEADLOCK` | `report` | `report`, `abort`, `off` |
 ///
 /// A stack size below 32 KiB is raised to 32 KiB, and every size is rounded up to whole pages
 /// (std raises a size below `PTHREAD_STACK_MIN` the same way).
@@ -61,6 +62,7 @@ use crate::rt::sys::stack::{MIN_STACK, STD_DEFAULT_STACK, page_size};
 /// [`timeslice`]: Config::timeslice
 /// [`preempt_interval`]: Config::preempt_interval
 /// [`trace`]: Config::trace
+/// [`on_deadlock`]: Config::on_deadlock
 ///
 /// # Examples
 ///
@@ -80,6 +82,28 @@ pub struct Config {
     timeslice: Option<Duration>,
     preempt_interval: Option<u32>,
     trace: Option<PathBuf>,
+    deadlock: Option<OnDeadlock>,
+}
+
+/// What a runtime does when it finds every thread asleep for good (see [`Config::on_deadlock`]).
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{Config, OnDeadlock};
+/// let config = Config::new().on_deadlock(OnDeadlock::Abort); // as Go does
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnDeadlock {
+    /// Print `smarm: all green threads are asleep - deadlock!` and the dump on stderr, once, and
+    /// keep waiting (as std's threads would). The default.
+    Report,
+    /// Print the report, then abort the process (Go's behaviour).
+    Abort,
+    /// Do not look.
+    Ignore,
 }
 
 /// Default bound on carriers beyond the workers' own (see [`Config::max_extra_workers`]): Go's
@@ -355,6 +379,50 @@ impl Config {
         );
         self.preempt_interval = Some(n);
         self
+    }
+
+    /// What to do when every green thread, and every OS thread that uses smarm, waits for good
+    /// on something only another of them could give: a report on stderr (the default), an abort
+    /// (`OnDeadlock::Abort`, Go's behaviour) or nothing. `SMARM_DEADLOCK=report|abort|off`.
+    ///
+    /// The check is conservative: it reports only when the process has no thread that could
+    /// still wake anyone — every thread is smarm's own (carriers, monitor, pools) or parked in a
+    /// smarm wait without a timeout, no green thread waits for a timer, a socket or the blocking
+    /// pool, and nothing changed over 100 ms. A thread blocked outside smarm (in `std`'s own
+    /// channels, a C library, a `read`) might still send, so its presence rules a report out.
+    /// Partial deadlocks (a cycle among some threads while others run) are not reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use smarm::rt::{self, Config, OnDeadlock};
+    ///
+    /// // Nothing deadlocks here: the check never fires.
+    /// let v = rt::run(Config::new().on_deadlock(OnDeadlock::Abort), || {
+    ///     smarm::thread::spawn(|| 7).join().unwrap()
+    /// });
+    /// assert_eq!(v, 7);
+    /// ```
+    pub fn on_deadlock(mut self, action: OnDeadlock) -> Config {
+        self.deadlock = Some(action);
+        self
+    }
+
+    pub(crate) fn resolved_deadlock(&self) -> OnDeadlock {
+        self.deadlock.unwrap_or_else(|| {
+            let Some(v) = EnvVar::read("SMARM_DEADLOCK") else {
+                return OnDeadlock::Report;
+            };
+            match v.raw.trim() {
+                "report" => OnDeadlock::Report,
+                "abort" => OnDeadlock::Abort,
+                "off" | "ignore" => OnDeadlock::Ignore,
+                _ => {
+                    warn_once(v.key, &v.raw, "not one of report, abort, off; using report");
+                    OnDeadlock::Report
+                }
+            }
+        })
     }
 
     pub(crate) fn resolved_preempt_interval(&self) -> Option<u32> {

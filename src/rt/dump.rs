@@ -259,6 +259,7 @@ pub fn install_dump_on_sigquit() -> io::Result<()> {
     std::thread::Builder::new()
         .name("smarm-dump".into())
         .spawn(move || {
+            let _internal = crate::rt::deadlock::Internal::enter();
             let mut byte = 0u8;
             loop {
                 // SAFETY: `read_fd` is the pipe's read end, owned by this thread for the rest of

@@ -8,6 +8,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod config;
+pub(crate) mod deadlock;
 pub(crate) mod dump;
 pub(crate) mod monitor;
 pub(crate) mod overflow;
@@ -27,7 +28,7 @@ pub(crate) mod waitlist;
 pub(crate) mod watch;
 
 pub use blocking::block_on_io;
-pub use config::Config;
+pub use config::{Config, OnDeadlock};
 pub use dump::{Dump, ThreadInfo, ThreadState, dump, install_dump_on_sigquit};
 pub use park::WaitReason;
 pub use pid::Pid;

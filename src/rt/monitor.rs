@@ -266,6 +266,8 @@ struct Seen {
 }
 
 fn run(shared: &Arc<Shared>) {
+    let _internal = crate::rt::deadlock::Internal::enter();
+    let mut deadlock_watch = crate::rt::deadlock::Watch::default();
     crate::rt::preempt::calibrate(shared);
     let threshold = shared.blocking_threshold;
     let busy_max = (threshold / 4).max(FAST_TICK);
@@ -373,6 +375,9 @@ fn run(shared: &Arc<Shared>) {
             {
                 acted = true;
             }
+        }
+        if !any_running && !acted {
+            crate::rt::deadlock::check(shared, &mut deadlock_watch, now);
         }
         tick = if acted {
             FAST_TICK
@@ -512,8 +517,10 @@ fn hand_off(shared: &Arc<Shared>, i: usize, run: u64, in_kernel: bool, age: Dura
             let s = shared.clone();
             match std::thread::Builder::new()
                 .name(format!("smarm-carrier-{slot}"))
-                .spawn(move || worker::run(s, slot, true))
-            {
+                .spawn(move || {
+                    let _internal = crate::rt::deadlock::Internal::enter();
+                    worker::run(s, slot, true)
+                }) {
                 Ok(h) => {
                     c.handles.push((slot, h));
                     c.live += 1;

@@ -188,7 +188,14 @@ pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Inst
             crate::rt::sys::tls::set_errno(errno);
             r
         }
-        None => park_os(&sched::current_os_task(), kind, deadline),
+        None => {
+            // Parked until another thread acts (no timer, no socket or blocking-pool job that
+            // could end it): counted for the total-deadlock check (`rt::deadlock`).
+            let _counted = (deadline.is_none()
+                && !matches!(reason, WaitReason::Io | WaitReason::Sleep))
+            .then(crate::rt::deadlock::OsPark::enter);
+            park_os(&sched::current_os_task(), kind, deadline)
+        }
     }
 }
 

@@ -517,6 +517,7 @@ impl Line {
 }
 
 fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>, mut clock: Clock) {
+    let _internal = crate::rt::deadlock::Internal::enter();
     let mut first = true;
     let mut named: HashSet<u32> = HashSet::new();
     let mut line = Line(Vec::with_capacity(512));

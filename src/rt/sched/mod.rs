@@ -211,6 +211,8 @@ pub(crate) struct Shared {
     pub(crate) external_spawned: AtomicU64,
     pub(crate) shutdown: AtomicBool,
     pub(crate) stacks: StackPool,
+    /// What the total-deadlock check does for this runtime (`rt::deadlock`).
+    pub(crate) on_deadlock: crate::rt::config::OnDeadlock,
     /// Who to wake when the runtime becomes quiescent (`rt::run`'s caller).
     done_waiter: Mutex<Option<Arc<Task>>>,
     /// In a child of `fork` made by one of this runtime's green threads: the one worker that
@@ -701,14 +703,19 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
         done_waiter: Mutex::new(None),
         fork_only_worker: AtomicUsize::new(usize::MAX),
         has_done_waiter: AtomicBool::new(false),
+        on_deadlock: config.resolved_deadlock(),
     });
+    crate::rt::deadlock::register_runtime(&shared);
     debug_assert!(shared.workers.capacity() >= n);
     let handles = (0..n)
         .map(|i| {
             let s = shared.clone();
             std::thread::Builder::new()
                 .name(format!("smarm-worker-{i}"))
-                .spawn(move || worker::run(s, i, false))
+                .spawn(move || {
+                    let _internal = crate::rt::deadlock::Internal::enter();
+                    worker::run(s, i, false)
+                })
                 .expect("smarm: failed to start a worker thread")
         })
         .collect();
