@@ -562,7 +562,15 @@ fn hand_off(shared: &Arc<Shared>, i: usize, run: u64, in_kernel: bool, age: Dura
 /// hand-off log, and in the trace when one is being written (Issue 18: "blocking culprits").
 fn record_culprit(shared: &Shared, i: usize, in_kernel: bool, stuck_for: Duration) {
     let w = &shared.workers[i];
-    let task = crate::rt::pid::lookup(crate::rt::Pid::from_bits(w.running.load(Relaxed)));
+    let addr = w.running.load(Relaxed);
+    // The task is found by its address among the live ones (never dereferenced from the word: it
+    // may have ended). A scan of the Pid table, once per hand-off.
+    let mut task = None;
+    crate::rt::pid::for_each_live(|_, t| {
+        if task.is_none() && Arc::as_ptr(&t) as usize == addr {
+            task = Some(t);
+        }
+    });
     if let Some(t) = &task
         && crate::rt::trace::enabled()
     {

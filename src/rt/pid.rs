@@ -40,13 +40,6 @@ impl Pid {
         (u64::from(self.index) << 32) | u64::from(self.generation)
     }
 
-    pub(crate) fn from_bits(bits: u64) -> Pid {
-        Pid {
-            index: (bits >> 32) as u32,
-            generation: bits as u32,
-        }
-    }
-
     /// The slot index (reused by later green threads once this one has ended).
     ///
     /// # Examples

@@ -107,9 +107,11 @@ pub(crate) struct WorkerShared {
     /// running here is stuck in foreign code); the carrier gives up the worker for good at its
     /// next return to its loop (`worker.rs`, "Carriers"). Cleared when it gets a worker again.
     pub(crate) lost: AtomicBool,
-    /// The Pid (`Pid::to_bits`) of the green thread of the current run, written at every switch
-    /// in (a plain store beside `runs`); the monitor names the culprit of a hand-off with it.
-    pub(crate) running: AtomicU64,
+    /// The address of the task of the current run, written at every switch in (a plain store
+    /// beside `runs`, of a pointer already in a register: reading the task's Pid here would touch
+    /// a cold line of a cold task on every hop of a ring). Only compared, never dereferenced: the
+    /// monitor names the culprit of a hand-off by finding this address in the Pid table.
+    pub(crate) running: AtomicUsize,
     /// The carrier's kernel thread id (for the monitor's look at its state), 0 while none.
     pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Event counters for `rt::stats` (written only by the worker itself).
@@ -140,7 +142,7 @@ impl WorkerShared {
             counters: Default::default(),
             handoffs: AtomicU64::new(0),
             lost: AtomicBool::new(false),
-            running: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
             tid: std::sync::atomic::AtomicI32::new(0),
         }
     }

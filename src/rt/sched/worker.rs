@@ -287,7 +287,7 @@ impl Worker {
             unsafe { tls::Block::enter(g.tp, &self.carrier) };
             // Odd while a green thread runs (see `rt::monitor`); plain stores, only we write it.
             let run = ws.runs.load(Relaxed) + 1;
-            ws.running.store(g.pid.to_bits(), Relaxed);
+            ws.running.store(Arc::as_ptr(&task) as usize, Relaxed);
             ws.runs.store(run, Relaxed);
             task.wait.store(park::WAIT_RUNNING, Relaxed);
             let traced_since = trace::run_start();
