@@ -81,7 +81,10 @@ impl<T> State<T> {
     }
 
     /// Wakes every selector waiting to send here; each re-checks (and re-registers if it must).
-    /// Called under the lock, as the receiver is woken: `unpark` never switches.
+    /// Called under the lock, as the receiver is woken: `unpark` never switches. Out of line:
+    /// only bounded channels call it, and it should not grow the message paths.
+    #[cold]
+    #[inline(never)]
     fn wake_send_selectors(&mut self) {
         for s in self.send_selectors.drain(..) {
             // SAFETY: see `State::send_selectors`: the selector is still inside `select`.
