@@ -12,58 +12,16 @@
 //! tests take one lock each (`serial`): they measure the process's OS threads and compete for
 //! the same cores, so they must not overlap.
 
-use std::io::Write;
+mod support;
+use support::{serial, watchdog};
+
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smarm::rt::{Config, run};
 use smarm::thread;
-
-/// One test at a time (see the module comment). A failed test poisons the lock; the next one
-/// goes on regardless.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Aborts the process if it is not dropped within `limit`, printing `name` and `progress()`.
-/// Dropping it (the test finished, or failed by panicking) disarms it.
-struct Watchdog(Arc<AtomicBool>);
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, SeqCst);
-    }
-}
-
-fn watchdog(
-    name: &'static str,
-    limit: Duration,
-    progress: impl Fn() -> String + Send + 'static,
-) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(20));
-            if d.load(SeqCst) {
-                return;
-            }
-        }
-        // Straight to fd 2: `eprintln!` would go to the harness's capture (inherited by this
-        // thread) and be lost with the abort.
-        let msg = format!(
-            "\ncarriers: `{name}` did not finish within {limit:?} (hung): {}\n",
-            progress()
-        );
-        let _ = std::io::stderr().write_all(msg.as_bytes());
-        std::process::abort();
-    });
-    Watchdog(done)
-}
 
 /// The number of OS threads in this process (`Threads:` in /proc/self/status).
 #[cfg(feature = "preempt")]

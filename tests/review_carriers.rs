@@ -3,54 +3,16 @@
 //! the only timeouts are watchdogs (seconds, against expected microseconds) that turn a hang into
 //! a failure with a message.
 
-use std::io::Write;
+mod support;
+use support::{serial, watchdog};
+
+use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smarm::rt::{self, Config, run};
 use smarm::thread;
-
-/// One test at a time: they count carriers and need the monitor's attention.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Aborts the process if not dropped within `limit`, printing `name` and `progress()`.
-struct Watchdog(Arc<AtomicBool>);
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, SeqCst);
-    }
-}
-
-fn watchdog(
-    name: &'static str,
-    limit: Duration,
-    progress: impl Fn() -> String + Send + 'static,
-) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(20));
-            if d.load(SeqCst) {
-                return;
-            }
-        }
-        let msg = format!(
-            "\nreview_carriers: `{name}` did not finish within {limit:?} (hung): {}\n",
-            progress()
-        );
-        let _ = std::io::stderr().write_all(msg.as_bytes());
-        std::process::abort();
-    });
-    Watchdog(done)
-}
 
 /// Finding 1 (monitor.rs run loop `if w.lost { continue }`; sched/mod.rs `schedule`'s
 /// `is_stuck()` branch; worker.rs `next_task`): a green thread still running on a *lost* carrier

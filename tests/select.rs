@@ -3,11 +3,12 @@
 //! green and an OS-thread selector. Assertions count what happened, never how long it took;
 //! every test that can block runs under a watchdog that aborts with a message instead of hanging.
 
+mod support;
+use support::watchdog;
+
 use std::collections::VecDeque;
-use std::io::Write;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use smarm::rt::{self, Config};
@@ -16,41 +17,6 @@ use smarm::sync::mpsc::{
     self, RecvError, Select, SelectTimeoutError, SendError, TrySelectError, TrySendError,
 };
 use smarm::thread;
-
-/// Aborts the process if it is not dropped within `limit`, printing `name` and `progress()`.
-struct Watchdog(Arc<AtomicBool>);
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.0.store(true, SeqCst);
-    }
-}
-
-fn watchdog(
-    name: &'static str,
-    limit: Duration,
-    progress: impl Fn() -> String + Send + 'static,
-) -> Watchdog {
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(20));
-            if d.load(SeqCst) {
-                return;
-            }
-        }
-        // Straight to fd 2: the harness's capture would lose it with the abort.
-        let msg = format!(
-            "\nselect: `{name}` did not finish within {limit:?} (hung): {}\n",
-            progress()
-        );
-        let _ = std::io::stderr().write_all(msg.as_bytes());
-        std::process::abort();
-    });
-    Watchdog(done)
-}
 
 #[test]
 fn selects_the_ready_case_and_try_select_fails_when_none_is() {

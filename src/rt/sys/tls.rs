@@ -329,9 +329,8 @@ fn load() -> io::Result<Glibc> {
     // every thread glibc made; `specific_used` just after it.
     let first_block = specific[2] as usize - 32 * 16;
     // SAFETY: inside this thread's descriptor (`specific` is a field of it).
-    let specific_ok =
-        unsafe { ((tp + specific[2] as usize) as *const usize).read() } == tp + first_block;
-    if !specific_ok {
+    let specific_0 = unsafe { ((tp + specific[2] as usize) as *const usize).read() };
+    if specific_0 != tp + first_block {
         return Err(missing("the pthread key layout glibc 2.34+ uses"));
     }
     let cancel = db_field(c"_thread_db_pthread_cancelhandling").map(|f| f[2] as usize);
@@ -340,10 +339,12 @@ fn load() -> io::Result<Glibc> {
         .map(|r| r + 24);
     let keys_p = sym(c"__pthread_keys") as *const [usize; 2];
     let key_size = sym(c"_thread_db_sizeof_pthread_key_struct") as *const u32;
-    // SAFETY: a `const uint32_t` in libc's rodata when present.
-    let pthread_keys =
-        (!keys_p.is_null() && !key_size.is_null() && unsafe { key_size.read() } == 16)
-            .then_some(keys_p);
+    let key_size = (!key_size.is_null()).then(|| {
+        // SAFETY: a non-null `_thread_db_sizeof_pthread_key_struct` is a `const uint32_t` in
+        // libc's rodata.
+        unsafe { key_size.read() }
+    });
+    let pthread_keys = (!keys_p.is_null() && key_size == Some(16)).then_some(keys_p);
     let resp = sym(c"__resp") as usize; // the calling thread's `__resp` (dlsym resolves TLS)
     let resp_below =
         (resp != 0 && resp < tp && libc.is_some_and(|m| tp - resp <= m.1)).then(|| tp - resp);
