@@ -555,3 +555,49 @@ fn a_drop_that_blocks_while_unwinding_does_not_leak_panicking_to_others() {
 // would silently win without the `use` above).
 #[cfg(not(feature = "compat-std"))]
 const _: &smarm::thread::LocalKey<Cell<u32>> = &COUNTER;
+
+#[test]
+fn join_handle_ext_is_the_threads_own_pthread_self() {
+    use std::os::unix::thread::JoinHandleExt;
+    both(|| {
+        // Two live threads at once: each handle's value is what `pthread_self()` says inside that
+        // thread, and the two differ from each other and from the caller's.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let release = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                let (tx, release) = (tx.clone(), release.clone());
+                thread::spawn(move || {
+                    // SAFETY: pthread_self has no preconditions.
+                    tx.send((i, unsafe { libc::pthread_self() })).unwrap();
+                    while !release.load(Ordering::Acquire) {
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        let mut inside = [0; 2];
+        for _ in 0..2 {
+            let (i, p) = rx.recv().unwrap();
+            inside[i] = p;
+        }
+        assert_eq!(handles[0].as_pthread_t(), inside[0]);
+        assert_eq!(handles[1].as_pthread_t(), inside[1]);
+        assert_ne!(inside[0], inside[1]);
+        // SAFETY: as above.
+        let me = unsafe { libc::pthread_self() };
+        assert!(inside.iter().all(|&p| p != me));
+        release.store(true, Ordering::Release);
+        let mut handles = handles.into_iter();
+        handles.next().unwrap().join().unwrap();
+        // `into_pthread_t` gives the same value; on std the caller then owns the pthread.
+        let last = handles.next().unwrap();
+        let p = last.into_pthread_t();
+        assert_eq!(p, inside[1]);
+        #[cfg(feature = "compat-std")]
+        // SAFETY: std handed us the joinable pthread; joining it once is the contract.
+        unsafe {
+            assert_eq!(libc::pthread_join(p, std::ptr::null_mut()), 0);
+        }
+    });
+}

@@ -682,15 +682,36 @@ impl Builder {
 /// assert_eq!(original.join().unwrap(), "original done");
 /// ```
 ///
-/// Not implemented: std's `std::os::unix::thread::JoinHandleExt` (`as_pthread_t`,
-/// `into_pthread_t`). A green thread has a glibc descriptor of its own (its `pthread_self()`
-/// is unique), but that value is a `pthread_t` in name only: `pthread_join` on it waits for a
-/// kernel thread exit that never comes and then hands the "stack" to glibc's cache,
-/// `pthread_detach` may free it there, and `pthread_kill` signals whichever kernel thread the
-/// green thread happens to run on. `into_pthread_t`'s contract — the caller must join or
-/// detach it — cannot be kept, and the value outlives nothing (the descriptor is reused by the
-/// next green thread). Code that needs a thread's identity should compare
-/// [`ThreadId`](Thread::id)s.
+/// # `JoinHandleExt`
+///
+/// std's `std::os::unix::thread::JoinHandleExt` is implemented, so code that forwards it (as
+/// crossbeam-utils' scoped handles do) builds unchanged. `as_pthread_t` is the green thread's own
+/// glibc descriptor: exactly what `pthread_self()` returns inside that green thread, fixed from
+/// spawn to end, unique among live threads (green and OS), so `pthread_equal` and maps keyed by
+/// `pthread_t` work. It is a `pthread_t` for identity only: the kernel thread under a green thread
+/// changes as it migrates, so
+/// - `pthread_join` and `pthread_detach` on it are not allowed (glibc would wait for a kernel
+///   thread exit that never comes, or free memory smarm owns); join with [`join`](Self::join);
+/// - `pthread_kill` reaches the OS thread the green thread last ran on, not the green thread;
+/// - after the green thread ends its descriptor is reused by a later green thread, as a joined
+///   pthread's is by glibc.
+///
+/// `into_pthread_t` returns the same value and detaches the thread (dropping the handle), since
+/// its std contract, that the caller must then join or detach the pthread itself, cannot be kept
+/// for a green thread.
+///
+/// ```
+/// use std::os::unix::thread::JoinHandleExt;
+/// use smarm::sync::mpsc;
+/// use smarm::thread;
+///
+/// let (tx, rx) = mpsc::channel();
+/// // SAFETY (of the FFI call): pthread_self has no preconditions.
+/// let h = thread::spawn(move || tx.send(unsafe { libc::pthread_self() }).unwrap());
+/// let inside = rx.recv().unwrap();
+/// assert_eq!(h.as_pthread_t(), inside);
+/// h.join().unwrap();
+/// ```
 pub struct JoinHandle<T> {
     thread: Thread,
     _result: PhantomData<T>,
@@ -700,6 +721,19 @@ pub struct JoinHandle<T> {
 unsafe impl<T> Send for JoinHandle<T> {}
 // SAFETY: `&JoinHandle` only exposes `thread()` and `is_finished()`, which touch no `T`.
 unsafe impl<T> Sync for JoinHandle<T> {}
+
+impl<T> std::os::unix::thread::JoinHandleExt for JoinHandle<T> {
+    /// The green thread's `pthread_self()`: an identity, not a joinable pthread (see
+    /// [`JoinHandle`]'s section on `JoinHandleExt`).
+    fn as_pthread_t(&self) -> std::os::unix::thread::RawPthread {
+        self.thread.inner.green.as_ref().map_or(0, |g| g.tp) as std::os::unix::thread::RawPthread
+    }
+
+    /// The same value as `as_pthread_t`; the handle is dropped, which detaches the thread.
+    fn into_pthread_t(self) -> std::os::unix::thread::RawPthread {
+        self.as_pthread_t()
+    }
+}
 
 impl<T> JoinHandle<T> {
     /// Waits for the thread to finish: `Ok` with its result, or `Err` with the payload of the
