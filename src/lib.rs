@@ -30,13 +30,14 @@
 //! Everything works from a plain OS thread too (`main`, a `#[test]`): a global runtime starts
 //! on first use, which is why the examples in these docs need no setup.
 //!
-//! Platform: x86-64 Linux with glibc (the context switch is hand-written for the SysV ABI; each
-//! green thread's thread-locals live in a TLS area laid out as glibc lays out a thread's).
+//! Platforms: x86-64 and aarch64 Linux with glibc (the context switch is hand-written for the
+//! SysV x86-64 ABI and for AAPCS64; each green thread's thread-locals live in a TLS area laid out
+//! as glibc lays out a thread's, TLS variant II on x86-64 and variant I on aarch64).
 
 #![warn(missing_docs)]
 
 cfg_if::cfg_if! {
-    if #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))] {
+    if #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), target_os = "linux", target_env = "gnu"))] {
         pub mod net;
         pub mod actor;
         pub mod rt;
@@ -55,7 +56,7 @@ cfg_if::cfg_if! {
         #[global_allocator]
         static SMARM_ALLOCATOR: PreemptingAllocator = PreemptingAllocator::new(std::alloc::System);
     } else {
-        compile_error!("smarm supports x86-64 Linux with glibc only: its context switch is SysV x86-64 assembly, green threads' TLS follows glibc's layout, and its reactor is epoll");
+        compile_error!("smarm supports x86-64 and aarch64 Linux with glibc only: its context switch is assembly for those two CPUs, green threads' TLS follows glibc's layout, and its reactor is epoll");
     }
 }
 

@@ -60,8 +60,7 @@ pub(crate) fn set_interval(n: u32) {
 
 #[inline(always)]
 fn rdtsc() -> u64 {
-    // SAFETY: RDTSC has no preconditions on x86-64 (the only target smarm builds for).
-    unsafe { core::arch::x86_64::_rdtsc() }
+    crate::rt::sys::arch::cycles()
 }
 
 /// TSC ticks per microsecond, measured once.

@@ -80,9 +80,9 @@ pub struct Stats {
     /// Of those, idle ones whose memory has been given back (about 1.6 KB each stays: see
     /// `rt::sys::tls`); an area idle in the pool for a second or more, beyond the newest 256.
     pub tls_areas_cold: u64,
-    /// How a switch loads a green thread's thread pointer: `"wrfsbase"` or `"arch_prctl"`
-    /// (decided once per process from `AT_HWCAP2`; `SMARM_TLS_SWITCH=arch_prctl` forces the
-    /// syscall).
+    /// How a switch loads a green thread's thread pointer: on x86-64 `"wrfsbase"` or
+    /// `"arch_prctl"` (decided once per process from `AT_HWCAP2`; `SMARM_TLS_SWITCH=arch_prctl`
+    /// forces the syscall), on aarch64 `"tpidr_el0"`.
     pub tls_switch: &'static str,
     /// The last hand-offs (at most 16, oldest first): which green thread held a carrier in
     /// foreign code when the monitor gave that carrier's worker to another carrier.
@@ -200,7 +200,7 @@ pub struct WorkerStats {
 /// h.join().unwrap();
 /// let s = smarm::rt::stats();
 /// assert!(s.spawned >= 1 && s.parks >= 1); // the sleep parked the green thread
-/// assert!(["wrfsbase", "arch_prctl"].contains(&s.tls_switch));
+/// assert!(["wrfsbase", "arch_prctl", "tpidr_el0"].contains(&s.tls_switch));
 /// ```
 pub fn stats() -> Stats {
     sched::with_current_rt(snapshot)
@@ -248,8 +248,12 @@ pub(crate) fn snapshot(rt: &Shared) -> Stats {
         tls_areas: crate::rt::sys::tls::areas_made(),
         tls_areas_cold: crate::rt::sys::tls::areas_cold(),
         tls_switch: match crate::rt::sys::tls::fs_switch() {
+            #[cfg(target_arch = "x86_64")]
             crate::rt::sys::tls::FsSwitch::Wrfsbase => "wrfsbase",
+            #[cfg(target_arch = "x86_64")]
             crate::rt::sys::tls::FsSwitch::ArchPrctl => "arch_prctl",
+            #[cfg(target_arch = "aarch64")]
+            crate::rt::sys::tls::FsSwitch::Tpidr => "tpidr_el0",
         },
         spawned_outside,
         workers,

@@ -229,8 +229,7 @@ pub(crate) fn carrier_ring() -> *const Ring {
 /// nanoseconds in the writer ([`Clock`]).
 #[inline]
 fn now() -> u64 {
-    // SAFETY: `rdtsc` exists on every x86-64 CPU and has no preconditions.
-    unsafe { std::arch::x86_64::_rdtsc() }
+    crate::rt::sys::arch::cycles()
 }
 
 /// Converts the session's TSC ticks to nanoseconds since the session started.

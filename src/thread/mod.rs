@@ -726,7 +726,8 @@ impl<T> std::os::unix::thread::JoinHandleExt for JoinHandle<T> {
     /// The green thread's `pthread_self()`: an identity, not a joinable pthread (see
     /// [`JoinHandle`]'s section on `JoinHandleExt`).
     fn as_pthread_t(&self) -> std::os::unix::thread::RawPthread {
-        self.thread.inner.green.as_ref().map_or(0, |g| g.tp) as std::os::unix::thread::RawPthread
+        let tp = self.thread.inner.green.as_ref().map_or(0, |g| g.tp);
+        crate::rt::sys::tls::pthread_self_of(tp) as std::os::unix::thread::RawPthread
     }
 
     /// The same value as `as_pthread_t`; the handle is dropped, which detaches the thread.

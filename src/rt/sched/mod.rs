@@ -627,8 +627,20 @@ fn resume_green_after_fork(child: bool) {
 }
 
 /// `pthread_atfork` parent handler: releases what `before_fork` took.
+///
+/// The handlers switch the thread pointer back to the forking green thread's, and rustc computes
+/// a thread-local's address from the thread pointer once per function (in release builds, at its
+/// entry): so nothing after the switch touches a thread-local in the same function. Each handler
+/// switches, then calls a function of its own (`#[inline(never)]`) that does the rest.
 extern "C" fn after_fork_in_parent() {
     resume_green_after_fork(false);
+    release_fork_held();
+}
+
+/// Drops the guards `before_fork` stored in the forking thread's `FORK_HELD` (the green thread's
+/// own when a green thread forked). Never inlined: see `after_fork_in_parent`.
+#[inline(never)]
+fn release_fork_held() {
     let _ = FORK_HELD.try_with(|h| h.borrow_mut().take());
 }
 
@@ -639,8 +651,15 @@ extern "C" fn after_fork_in_parent() {
 /// global one.
 extern "C" fn after_fork_in_child() {
     resume_green_after_fork(true);
+    child_after_resume();
+}
+
+/// The child handler's work on the forking thread's own thread pointer. Never inlined: see
+/// `after_fork_in_parent`.
+#[inline(never)]
+fn child_after_resume() {
     // The locks `before_fork` took are ours in the child too: release them.
-    let _ = FORK_HELD.try_with(|h| h.borrow_mut().take());
+    release_fork_held();
     FORK_GEN.fetch_add(1, Release);
     FORK_SURVIVOR.store(
         current_task().map_or(std::ptr::null_mut(), |t| t as *mut Task),
@@ -894,10 +913,8 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
     // of its park mode acquired the worker's write of it. A prefetch never faults.
     unsafe {
         let sp = *g.ctx.get();
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(sp as *const i8);
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            sp.wrapping_add(64) as *const i8,
-        );
+        crate::rt::sys::arch::prefetch(sp);
+        crate::rt::sys::arch::prefetch(sp.wrapping_add(64));
     }
     let rt = g.rt();
     // No preemption while this worker's run-next slot and queue are in hand (`sys::lock`).
@@ -1064,7 +1081,7 @@ fn drop_outcome(outcome: Option<Outcome>) {
 
 /// Where every green thread starts: the entry `spawn` gives `context::init_stack`, called on the
 /// new stack, with the green thread's own thread pointer already loaded.
-unsafe extern "sysv64" fn trampoline(task: usize) -> ! {
+unsafe extern "C" fn trampoline(task: usize) -> ! {
     let task = task as *const Task;
     CURRENT.with(|c| c.set(task));
     // SAFETY: the worker passes the task it is switching into and holds an Arc to it until this

@@ -66,7 +66,7 @@ const FCW_DEFAULT: u64 = 0x037F;
 
 /// How a new context starts: called on the new stack with the argument of the switch that
 /// started it; never returns.
-pub(crate) type Entry = unsafe extern "sysv64" fn(usize) -> !;
+pub(crate) type Entry = unsafe extern "C" fn(usize) -> !;
 
 /// Saves the callee-saved state of the current stack, stores its stack pointer in `*save`, loads
 /// `new_rsp`, sets FS base to `new_fs` and resumes the context saved there. Returns, when someone

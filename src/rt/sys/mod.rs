@@ -2,11 +2,18 @@
 //! must call up takes the callee as a parameter (`context::init_stack(top, entry)`).
 //!
 //! - `stack`: mmap'd stacks with a guard page, and their pool;
-//! - `context`: the naked-asm switch (registers, stack pointer and FS base);
+//! - `context`: the naked-asm switch (registers, stack pointer and thread pointer), one file per
+//!   CPU (`context.rs` for x86-64, `context_aarch64.rs`);
+//! - `arch`: the CPU's other one-liners (thread pointer, cycle counter, prefetch, TLS variant);
 //! - `tls`: each green thread's own TLS area and thread descriptor (glibc's layout);
 //! - `futex`: how OS threads and idle workers sleep;
 //! - `lock`: the runtime's own locks, which keep their holder from being preempted.
 
+pub(crate) mod arch;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod context;
+#[cfg(target_arch = "aarch64")]
+#[path = "context_aarch64.rs"]
 pub(crate) mod context;
 pub(crate) mod futex;
 pub(crate) mod lock;

@@ -36,6 +36,23 @@
 //!   `start_thread` points a new thread's at its descriptor's, so `getaddrinfo` in green threads
 //!   on different carriers does not share the process's `_res`.
 //!
+//! ## aarch64 (TLS variant I)
+//! The thread pointer is `TPIDR_EL0`, and glibc lays a thread out the other way round: the
+//! descriptor sits *below* `tp` (`THREAD_SELF` is `tp - sizeof(struct pthread)`, computed, not
+//! read), `tp` points at a 16-byte `tcbhead_t` (`dtv`, then a word glibc leaves unused on
+//! aarch64), and the static blocks follow it upwards:
+//!
+//! ```text
+//!   area start                tp                                        area end
+//!   | struct pthread        | tcbhead_t | exe's block | libc's block | surplus (dlopen) |
+//!   <----- tcb_size -------> <------------- static_size (from _dl_get_tls_static_info) -->
+//! ```
+//!
+//! Everything below is written in offsets from `tp` (negative below it) and from the descriptor
+//! (`tp - pre`, where `pre` is 0 on x86-64 and `tcb_size` on aarch64), so the same code serves
+//! both; `sys::arch` says which layout applies. There is no self pointer to fix on aarch64, and
+//! the switch writes `TPIDR_EL0` with one `msr` (no system call, nothing to probe).
+//!
 //! Why the green thread's own descriptor rather than the carrier's: on x86-64 glibc reads a
 //! descriptor both through `%fs` (`THREAD_GETMEM`) and through `THREAD_SELF` (`%fs:16`); if the two
 //! named different descriptors they would disagree (glibc's setxid handler spins forever when they
@@ -70,7 +87,7 @@
 //! module through glibc). Global-dynamic TLS of such libraries is allocated per area as usual.
 //!
 //! ## Switching
-//! The context switch writes FS base with `wrfsbase` when the kernel enabled FSGSBASE
+//! On x86-64 the context switch writes FS base with `wrfsbase` when the kernel enabled FSGSBASE
 //! (`AT_HWCAP2`), else with `arch_prctl(ARCH_SET_FS)` (a syscall per switch);
 //! `SMARM_TLS_SWITCH=arch_prctl` forces the fallback (for tests), `wrfsbase` insists on the fast
 //! path.
@@ -79,8 +96,11 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::ptr::{self, NonNull};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+#[cfg(target_arch = "x86_64")]
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::arch;
 use super::lock::Mutex;
 
 /// glibc's `dtv_t`: the generation counter or a module's block (`val`) and what to free.
@@ -105,6 +125,9 @@ struct Glibc {
     tp_off: usize,
     /// `sizeof(struct pthread)`.
     tcb_size: usize,
+    /// Bytes from the descriptor (`struct pthread`) up to `tp`: 0 in TLS variant II (x86-64),
+    /// `tcb_size` in variant I (aarch64). Descriptor fields are at `tp - pre + offset`.
+    pre: usize,
     /// Area size: whole pages, so an idle area can give its memory back (`make_cold`).
     stride: usize,
     align: usize,
@@ -120,28 +143,28 @@ struct Glibc {
     /// follow it (confirmed by `cancelhandling`'s offset).
     robust_head: Option<usize>,
     cleanup: Option<usize>,
-    /// `__resp` (libc's resolver state pointer): bytes below `tp`.
-    resp_below: Option<usize>,
-    /// libc's per-thread locale pointer: bytes below `tp`, and its value while the thread uses the
-    /// global locale (found at start by installing a locale and looking for it).
-    locale: Option<(usize, usize)>,
+    /// `__resp` (libc's resolver state pointer): its offset from `tp`.
+    resp_at: Option<isize>,
+    /// libc's per-thread locale pointer: its offset from `tp`, and its value while the thread uses
+    /// the global locale (found at start by installing a locale and looking for it).
+    locale: Option<(isize, usize)>,
     /// Offset of the rseq area's `cpu_id` from `tp`, when rseq is registered.
-    rseq_cpu_id: Option<usize>,
-    /// libc's own static TLS block: bytes below `tp` where it starts, and its length.
-    libc_block: Option<(usize, usize)>,
+    rseq_cpu_id: Option<isize>,
+    /// libc's own static TLS block: its offset from `tp`, and its length.
+    libc_block: Option<(isize, usize)>,
     /// Every other module with static TLS at start: what [`Block::reset`]'s fast path re-copies.
     modules: Vec<Module>,
-    /// malloc's thread cache pointer (`tcache`, a libc TLS variable): bytes below `tp`, and
+    /// malloc's thread cache pointer (`tcache`, a libc TLS variable): its offset from `tp`, and
     /// whether its lists are safe-linked; found and verified at start (see `find_tcache`).
-    tcache: Option<(usize, bool)>,
+    tcache: Option<(isize, bool)>,
     /// Where glibc records a module loaded after start: the `map` word of slot `max_modid + 1` of
     /// the first slotinfo list node (non-null once a `dlopen` brought a module with TLS).
     added_module_slot: Option<*const usize>,
 }
 
-/// A module's static TLS block: where it sits below `tp`, and its initialisation image.
+/// A module's static TLS block: its offset from `tp`, and its initialisation image.
 struct Module {
-    below: usize,
+    at: isize,
     image: *const u8,
     filesz: usize,
     memsz: usize,
@@ -165,15 +188,22 @@ fn db_field(name: &CStr) -> Option<[u32; 3]> {
     (!p.is_null()).then(|| unsafe { p.read() })
 }
 
-/// The calling thread's thread pointer (`%fs:0` holds the TCB's own address, by the ABI).
+/// The calling thread's thread pointer.
 #[inline(always)]
 pub(crate) fn current_tp() -> usize {
-    let tp: usize;
-    // SAFETY: on x86-64 Linux `%fs:0` is always mapped: the first word of the TCB is its address.
-    unsafe {
-        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
-    };
-    tp
+    arch::thread_pointer()
+}
+
+/// What `pthread_self()` returns in the thread whose thread pointer is `tp`: its descriptor
+/// (`tp` itself on x86-64, `tp - sizeof(struct pthread)` on aarch64).
+pub(crate) fn pthread_self_of(tp: usize) -> usize {
+    tp - glibc().map_or(0, |g| g.pre)
+}
+
+/// `tp + off`: a thread-local's address from its offset (negative below `tp`).
+#[inline(always)]
+fn at(tp: usize, off: isize) -> usize {
+    tp.wrapping_add_signed(off)
 }
 
 #[repr(C)]
@@ -195,14 +225,18 @@ unsafe extern "C" {
     ) -> c_int;
 }
 
-/// The static TLS modules of this thread: `(modid, bytes below tp, image, filesz, memsz)`, and
-/// which of them is libc's (the one whose block holds `errno`).
+/// The static TLS modules of this thread, those whose block lies in `static_range` (addresses):
+/// `(modid, offset from tp, image, filesz, memsz)`, and which of them is libc's (the one whose
+/// block holds `errno`).
 #[allow(clippy::type_complexity)]
-fn static_modules() -> (Vec<(usize, usize, *const u8, usize, usize)>, Option<usize>) {
+fn static_modules(
+    static_range: std::ops::Range<usize>,
+) -> (Vec<(usize, isize, *const u8, usize, usize)>, Option<usize>) {
     struct Search {
         errno: usize,
         tp: usize,
-        found: Vec<(usize, usize, *const u8, usize, usize)>,
+        range: std::ops::Range<usize>,
+        found: Vec<(usize, isize, *const u8, usize, usize)>,
         libc: Option<usize>,
     }
     unsafe extern "C" fn visit(info: *mut PhdrInfo, _size: usize, data: *mut c_void) -> c_int {
@@ -217,15 +251,15 @@ fn static_modules() -> (Vec<(usize, usize, *const u8, usize, usize)>, Option<usi
             if ph.p_type == libc::PT_TLS {
                 let start = info.tls_data as usize;
                 let len = ph.p_memsz as usize;
-                if start >= s.tp {
-                    continue; // not a static block below tp
+                if !s.range.contains(&start) {
+                    continue; // not a static block
                 }
                 if (start..start + len).contains(&s.errno) {
                     s.libc = Some(s.found.len());
                 }
                 s.found.push((
                     info.tls_modid,
-                    s.tp - start,
+                    start.wrapping_sub(s.tp) as isize,
                     (info.addr + ph.p_vaddr as usize) as *const u8,
                     ph.p_filesz as usize,
                     len,
@@ -238,6 +272,7 @@ fn static_modules() -> (Vec<(usize, usize, *const u8, usize, usize)>, Option<usi
         // SAFETY: __errno_location has no preconditions.
         errno: unsafe { libc::__errno_location() } as usize,
         tp: current_tp(),
+        range: static_range,
         found: Vec::new(),
         libc: None,
     };
@@ -252,7 +287,7 @@ fn load() -> io::Result<Glibc> {
             io::ErrorKind::Unsupported,
             format!(
                 "smarm: green threads need glibc's TLS entry points ({what} not found); \
-                 smarm supports x86-64 Linux with glibc 2.35 or later"
+                 smarm supports x86-64 and aarch64 Linux with glibc 2.35 or later"
             ),
         )
     };
@@ -295,42 +330,60 @@ fn load() -> io::Result<Glibc> {
     // SAFETY: writes the two out-parameters.
     unsafe { static_info(&mut static_size, &mut align) };
     let align = align.max(64);
-    if static_size <= tcb_size || tcb_size < 64 * 8 {
+    // Variant II's static size includes the descriptor; variant I's includes the 16-byte TCB at
+    // `tp` but not the descriptor below it.
+    let sane = if arch::DESCRIPTOR_BELOW_TP {
+        static_size >= 16
+    } else {
+        static_size > tcb_size
+    };
+    if !sane || tcb_size < 64 * 8 {
         return Err(missing("a sane static TLS size"));
     }
+    let pre = if arch::DESCRIPTOR_BELOW_TP {
+        tcb_size
+    } else {
+        0
+    };
     let tid_off = tid[2] as usize;
     // `struct pthread` (2.34+): `pid_t tid; pid_t pid_unused; void *robust_prev;
     // struct robust_list_head robust_head; ...`. Trust that layout only if this thread's own
     // (empty) robust list points at that very spot, as glibc initialises it.
     let tp = current_tp();
+    let pd = tp - pre;
     let robust_head = {
         let off = tid_off + 16;
-        // SAFETY: `tp + off` lies inside this thread's descriptor (`off < tcb_size`).
-        let list = unsafe { ((tp + off) as *const usize).read() };
-        (off + 8 < tcb_size && list == tp + off).then_some(off)
+        // SAFETY: `pd + off` lies inside this thread's descriptor (`off < tcb_size`).
+        let list = unsafe { ((pd + off) as *const usize).read() };
+        (off + 8 < tcb_size && list == pd + off).then_some(off)
     };
     let rseq_cpu_id = {
         let off = sym(c"__rseq_offset") as *const isize;
         let size = sym(c"__rseq_size") as *const u32;
+        // The area must lie inside the descriptor: `[-pre, tcb_size - pre)` from `tp`.
+        let inside = |off: isize| off >= -(pre as isize) && off + 8 <= (tcb_size - pre) as isize;
         // SAFETY: `const ptrdiff_t __rseq_offset` and `const unsigned int __rseq_size` (2.35+).
         match unsafe { (off.as_ref(), size.as_ref()) } {
-            (Some(&off), Some(&size)) if size >= 8 && off > 0 && (off as usize) + 8 <= tcb_size => {
-                Some(off as usize + 4)
-            }
+            (Some(&off), Some(&size)) if size >= 8 && off != 0 && inside(off) => Some(off + 4),
             _ => None,
         }
     };
-    let below_tp = static_size - tcb_size;
+    // Where this thread's static TLS blocks lie.
+    let static_range = if arch::DESCRIPTOR_BELOW_TP {
+        tp + 16..tp + static_size
+    } else {
+        tp - (static_size - tcb_size)..tp
+    };
     let page = super::stack::page_size();
-    let (mods, libc_at) = static_modules();
+    let (mods, libc_at) = static_modules(static_range);
     let libc = libc_at.map(|i| mods[i]);
     let max_modid = mods.iter().map(|m| m.0).max().unwrap_or(0);
     // `specific_1stblock` (32 x {seq, data}) just before `specific`, whose entry 0 points at it in
     // every thread glibc made; `specific_used` just after it.
     let first_block = specific[2] as usize - 32 * 16;
     // SAFETY: inside this thread's descriptor (`specific` is a field of it).
-    let specific_0 = unsafe { ((tp + specific[2] as usize) as *const usize).read() };
-    if specific_0 != tp + first_block {
+    let specific_0 = unsafe { ((pd + specific[2] as usize) as *const usize).read() };
+    if specific_0 != pd + first_block {
         return Err(missing("the pthread key layout glibc 2.34+ uses"));
     }
     let cancel = db_field(c"_thread_db_pthread_cancelhandling").map(|f| f[2] as usize);
@@ -346,27 +399,38 @@ fn load() -> io::Result<Glibc> {
     });
     let pthread_keys = (!keys_p.is_null() && key_size == Some(16)).then_some(keys_p);
     let resp = sym(c"__resp") as usize; // the calling thread's `__resp` (dlsym resolves TLS)
-    let resp_below =
-        (resp != 0 && resp < tp && libc.is_some_and(|m| tp - resp <= m.1)).then(|| tp - resp);
+    let libc_range = libc.map(|m| at(tp, m.1)..at(tp, m.1) + m.4);
+    let resp_at = libc_range
+        .as_ref()
+        .filter(|r| r.contains(&resp))
+        .map(|_| resp.wrapping_sub(tp) as isize);
     let added_module_slot = slotinfo_slot(max_modid + 1);
     let locale = libc.and_then(|m| find_locale_slot(tp, m.1, m.4));
     let tcache = libc.and_then(|m| find_tcache(tp, m.1, m.4));
     let modules = mods
         .iter()
         .enumerate()
-        .filter(|&(i, m)| Some(i) != libc_at && m.1 <= below_tp)
+        .filter(|&(i, _)| Some(i) != libc_at)
         .map(|(_, m)| Module {
-            below: m.1,
+            at: m.1,
             image: m.2,
             filesz: m.3,
             memsz: m.4,
         })
         .collect();
-    // The start's module blocks end at `tp`; put them and the descriptor in one page if they fit.
-    let touched_below = mods.iter().map(|m| m.1).max().unwrap_or(0).min(below_tp);
-    let touched_below = touched_below.div_ceil(align) * align;
-    let tp_off = (below_tp - touched_below).div_ceil(page) * page + touched_below;
-    let stride = (tp_off + tcb_size).div_ceil(page) * page;
+    let (tp_off, stride) = if arch::DESCRIPTOR_BELOW_TP {
+        // Descriptor, then `tp`, then the TCB and the blocks: `tp` aligned, the area page aligned.
+        let tp_off = tcb_size.div_ceil(align) * align;
+        (tp_off, (tp_off + static_size).div_ceil(page) * page)
+    } else {
+        // The start's module blocks end at `tp`; put them and the descriptor in one page if they
+        // fit.
+        let below_tp = static_size - tcb_size;
+        let touched_below = mods.iter().map(|m| m.1.unsigned_abs()).max().unwrap_or(0);
+        let touched_below = touched_below.min(below_tp).div_ceil(align) * align;
+        let tp_off = (below_tp - touched_below).div_ceil(page) * page + touched_below;
+        (tp_off, (tp_off + tcb_size).div_ceil(page) * page)
+    };
     Ok(Glibc {
         tp_off,
         allocate_tls,
@@ -374,6 +438,7 @@ fn load() -> io::Result<Glibc> {
         call_tls_dtors,
         ctype_init,
         tcb_size,
+        pre,
         stride,
         align,
         tid_off,
@@ -387,18 +452,19 @@ fn load() -> io::Result<Glibc> {
         modules,
         pthread_keys,
         cleanup,
-        resp_below,
+        resp_at,
         added_module_slot,
         tcache,
         locale,
     })
 }
 
-/// Finds libc's per-thread locale pointer in its TLS block: the word that takes the value of a
-/// locale this thread installs, and its value before (the global locale's). `None` if the calling
-/// thread does not use the global locale, or no single word matches.
-fn find_locale_slot(tp: usize, below: usize, len: usize) -> Option<(usize, usize)> {
-    let base = tp - below;
+/// Finds libc's per-thread locale pointer in its TLS block (at `off` from `tp`, `len` bytes): the
+/// word that takes the value of a locale this thread installs (its offset from `tp`), and its
+/// value before (the global locale's). `None` if the calling thread does not use the global
+/// locale, or no single word matches.
+fn find_locale_slot(tp: usize, off: isize, len: usize) -> Option<(isize, usize)> {
+    let base = at(tp, off);
     let words = || {
         (0..len / 8).map(move |i| {
             // SAFETY: inside this thread's libc TLS block.
@@ -426,13 +492,15 @@ fn find_locale_slot(tp: usize, below: usize, len: usize) -> Option<(usize, usize
         libc::uselocale(global);
         libc::freelocale(loc);
         match hits[..] {
-            [i] if words().nth(i) == Some(before[i]) => Some((below - i * 8, before[i])),
+            [i] if words().nth(i) == Some(before[i]) => Some((off + i as isize * 8, before[i])),
             _ => None,
         }
     }
 }
 
-/// Reads a word that may not be mapped, without faulting (`process_vm_readv` on ourselves).
+/// Reads a word that may not be mapped, without faulting: `process_vm_readv` on ourselves, or,
+/// where that call is missing (`ENOSYS`: seccomp filters, qemu's user-mode emulation), by
+/// writing the word into a pipe (the kernel copies it or fails with `EFAULT`) and reading it back.
 fn probe_read(addr: usize) -> Option<usize> {
     let mut v = 0usize;
     let local = libc::iovec {
@@ -445,32 +513,52 @@ fn probe_read(addr: usize) -> Option<usize> {
     };
     // SAFETY: the kernel copies 8 bytes into `v` or fails with EFAULT; nothing else is touched.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    (n == 8).then_some(v)
+    if n == 8 {
+        return Some(v);
+    }
+    if io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+        return None;
+    }
+    let mut fds = [0; 2];
+    // SAFETY: a new pipe, closed below; `write` reads 8 bytes at `addr` or fails with EFAULT
+    // without touching anything (a pipe's buffer holds them: PIPE_BUF is at least 512); `read`
+    // fills `v`.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return None;
+        }
+        let ok = libc::write(fds[1], addr as *const c_void, 8) == 8
+            && libc::read(fds[0], &mut v as *mut usize as *mut c_void, 8) == 8;
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+        ok.then_some(v)
+    }
 }
 
-/// Finds malloc's thread cache pointer in libc's TLS block (`[tp - below, tp - below + len)`):
+/// Finds malloc's thread cache pointer in libc's TLS block (`len` bytes at `off` from `tp`):
 /// glibc exports no handle on it, and a green thread's cache must be emptied when its area goes
 /// idle (`flush_malloc_cache`). The layout it relies on (glibc 2.30+: `uint16_t counts[64]`
 /// then `tcache_entry *entries[64]`; entries safe-linked since 2.32) is verified, not assumed:
 /// two 24-byte chunks are freed on this thread, and the word accepted is the one pointing at a
 /// structure whose bin-0 head is the chunk freed last and whose link leads to the one before.
 /// Anything else, and no cache is ever flushed.
-fn find_tcache(tp: usize, below: usize, len: usize) -> Option<(usize, bool)> {
+fn find_tcache(tp: usize, off: isize, len: usize) -> Option<(isize, bool)> {
     // SAFETY: plain malloc/free of our own chunks; they stay in this thread's cache.
+    // `black_box`: the compiler knows malloc and free and may drop a pair it sees unused.
     let (p, q) = unsafe {
-        let p = libc::malloc(24) as usize;
-        let q = libc::malloc(24) as usize;
-        libc::free(p as *mut c_void);
-        libc::free(q as *mut c_void);
+        let p = std::hint::black_box(libc::malloc(24)) as usize;
+        let q = std::hint::black_box(libc::malloc(24)) as usize;
+        libc::free(std::hint::black_box(p as *mut c_void));
+        libc::free(std::hint::black_box(q as *mut c_void));
         (p, q)
     };
     if p == 0 || q == 0 {
         return None;
     }
-    let base = tp - below;
-    for off in (0..len / 8 * 8).step_by(8) {
+    let base = at(tp, off);
+    for i in (0..len / 8 * 8).step_by(8) {
         // SAFETY: inside this thread's libc TLS block.
-        let w = unsafe { ((base + off) as *const usize).read() };
+        let w = unsafe { ((base + i) as *const usize).read() };
         if w < 4096 || w % 16 != 0 || probe_read(w + 128) != Some(q) {
             continue;
         }
@@ -482,7 +570,7 @@ fn find_tcache(tp: usize, below: usize, len: usize) -> Option<(usize, bool)> {
         } else {
             return None;
         };
-        return Some((tp - (base + off), safe));
+        return Some((off + i as isize, safe));
     }
     None
 }
@@ -534,7 +622,8 @@ impl Glibc {
     }
 }
 
-/// How the context switch writes FS base.
+/// How the context switch writes the thread pointer (FS base on x86-64).
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum FsSwitch {
     /// The `wrfsbase` instruction (FSGSBASE, Linux 5.9+): a few cycles.
@@ -543,11 +632,14 @@ pub(crate) enum FsSwitch {
     ArchPrctl,
 }
 
+#[cfg(target_arch = "x86_64")]
 static FS_SWITCH: AtomicU8 = AtomicU8::new(0);
+#[cfg(target_arch = "x86_64")]
 const HWCAP2_FSGSBASE: libc::c_ulong = 1 << 1;
 
 /// The FS-base write the switch uses (decided once per process, from `AT_HWCAP2` and
 /// `SMARM_TLS_SWITCH`).
+#[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn fs_switch() -> FsSwitch {
     match FS_SWITCH.load(Relaxed) {
@@ -557,6 +649,7 @@ pub(crate) fn fs_switch() -> FsSwitch {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[cold]
 fn decide_fs_switch() -> FsSwitch {
     // SAFETY: getauxval has no preconditions.
@@ -598,14 +691,30 @@ fn decide_fs_switch() -> FsSwitch {
     }
 }
 
+/// How the context switch writes the thread pointer: on aarch64 always `msr tpidr_el0`, an
+/// ordinary register write at EL0 (`SMARM_TLS_SWITCH` is an x86-64 setting and is ignored).
+#[cfg(target_arch = "aarch64")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum FsSwitch {
+    /// `msr tpidr_el0`.
+    Tpidr,
+}
+
+/// The thread-pointer write the switch uses.
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub(crate) fn fs_switch() -> FsSwitch {
+    FsSwitch::Tpidr
+}
+
 /// What a green thread's descriptor borrows from the carrier it runs on.
 pub(crate) struct Carrier {
     /// The carrier's own thread pointer (restored on every switch back to its scheduler).
     pub(crate) tp: usize,
     /// The carrier's kernel thread id (a new one in a child of `fork`: [`fork_resume_green`]).
     tid: std::cell::Cell<i32>,
-    /// Offset of `tid` in a descriptor (0: unknown, not written).
-    tid_off: usize,
+    /// Offset of the descriptor's `tid` from `tp` (0: unknown, not written).
+    tid_at: isize,
 }
 
 impl Carrier {
@@ -616,7 +725,7 @@ impl Carrier {
             tp,
             // SAFETY: gettid has no preconditions.
             tid: std::cell::Cell::new(unsafe { libc::gettid() }),
-            tid_off: glibc().map_or(0, |g| g.tid_off),
+            tid_at: glibc().map_or(0, |g| g.tid_off as isize - g.pre as isize),
         }
     }
 }
@@ -668,15 +777,21 @@ struct Cold {
     dtv: usize,
 }
 
-/// Copies the calling thread's descriptor to `tp` (the creator's values: stack guard, pointer
+/// Copies the calling thread's descriptor to `tp`'s (the creator's values: stack guard, pointer
 /// guard, `multiple_threads`, ...; `fix_descriptor` then makes it the green thread's own).
 ///
 /// # Safety
-/// `[tp, tp + tcb_size)` is ours to write.
+/// `[tp - pre, tp - pre + tcb_size)` is ours to write.
 unsafe fn copy_descriptor(g: &Glibc, tp: usize) {
     // SAFETY: `[src, src + tcb_size)` is the calling thread's descriptor (glibc allocates
     // exactly `tcb_size` bytes for it); the destination is the caller's.
-    unsafe { ptr::copy_nonoverlapping(current_tp() as *const u8, tp as *mut u8, g.tcb_size) };
+    unsafe {
+        ptr::copy_nonoverlapping(
+            (current_tp() - g.pre) as *const u8,
+            (tp - g.pre) as *mut u8,
+            g.tcb_size,
+        )
+    };
 }
 
 /// Makes a copied descriptor the green thread's own (see the module docs); the DTV pointer is
@@ -687,23 +802,27 @@ unsafe fn copy_descriptor(g: &Glibc, tp: usize) {
 unsafe fn fix_descriptor(g: &Glibc, tp: usize) {
     // SAFETY: every write is inside the descriptor (offsets checked by `load`).
     unsafe {
-        let w = |off: usize, v: usize| ((tp + off) as *mut usize).write(v);
-        w(0, tp); // tcbhead_t.tcb: the self pointer TLS accesses add offsets to
-        w(16, tp); // tcbhead_t.self: THREAD_SELF, pthread_self()
+        let pd = tp - g.pre;
+        let w = |off: usize, v: usize| ((pd + off) as *mut usize).write(v);
+        if !arch::DESCRIPTOR_BELOW_TP {
+            // Variant II: the descriptor starts with `tcbhead_t`.
+            w(0, tp); // tcbhead_t.tcb: the self pointer TLS accesses add offsets to
+            w(16, tp); // tcbhead_t.self: THREAD_SELF, pthread_self()
+        }
         // pthread keys: an empty first block, the second-level pointers null, not used.
         let first = g.specific.0 - 32 * 16;
-        ptr::write_bytes((tp + first) as *mut u8, 0, 32 * 16 + g.specific.1 + 1);
-        w(g.specific.0, tp + first);
+        ptr::write_bytes((pd + first) as *mut u8, 0, 32 * 16 + g.specific.1 + 1);
+        w(g.specific.0, pd + first);
         if let Some(off) = g.robust_head {
-            w(off, tp + off); // robust_head.list: empty, pointing at itself
-            w(off - 8, tp + off); // robust_prev
+            w(off, pd + off); // robust_head.list: empty, pointing at itself
+            w(off - 8, pd + off); // robust_prev
         }
         if let Some(off) = g.cleanup {
             w(off, 0); // cleanup
             w(off + 8, 0); // cleanup_jmp_buf
         }
         if let Some(off) = g.rseq_cpu_id {
-            ((tp + off) as *mut i32).write(-1); // RSEQ_CPU_ID_UNINITIALIZED
+            (at(tp, off) as *mut i32).write(-1); // RSEQ_CPU_ID_UNINITIALIZED
         }
     }
 }
@@ -776,12 +895,12 @@ impl Block {
         // SAFETY: the descriptor and libc's block are ours.
         unsafe {
             fix_descriptor(g, tp);
-            if let Some(below) = g.resp_below {
+            if let Some(off) = g.resp_at {
                 let res = libc::calloc(1, RES_STATE_SIZE);
                 if res.is_null() {
                     return Err(io::ErrorKind::OutOfMemory.into());
                 }
-                ((tp - below) as *mut *mut c_void).write(res);
+                (at(tp, off) as *mut *mut c_void).write(res);
             }
         }
         Ok(Block {
@@ -801,14 +920,14 @@ impl Block {
     /// No thread runs on this block; it was [`reset`](Block::reset).
     unsafe fn make_cold(&mut self, g: &Glibc) {
         let tp = self.tp();
-        let saved = g.libc_block.map(|(below, len)| {
+        let saved = g.libc_block.map(|(off, len)| {
             // SAFETY: libc's block lies inside our area.
-            unsafe { std::slice::from_raw_parts((tp - below) as *const u8, len) }.into()
+            unsafe { std::slice::from_raw_parts(at(tp, off) as *const u8, len) }.into()
         });
         // SAFETY (the madvise below): the area `[tp - tp_off, + stride)` is ours, page aligned,
         // and unused; after MADV_DONTNEED it reads as zeros.
-        // SAFETY: `tp + 8` is the descriptor's DTV pointer, read before the area is dropped.
-        let dtv = unsafe { ((tp + 8) as *const usize).read() };
+        // SAFETY: `tp + DTV_AT` is the TCB's DTV pointer, read before the area is dropped.
+        let dtv = unsafe { ((tp + arch::DTV_AT) as *const usize).read() };
         COLD.fetch_add(1, Relaxed);
         self.cold = Some(Cold {
             libc: saved.unwrap_or_default(),
@@ -834,20 +953,20 @@ impl Block {
         COLD.fetch_sub(1, Relaxed);
         let saved = cold.libc;
         let tp = self.tp();
-        // SAFETY: the area is ours; the DTV pointer (`tp + 8`) and libc's block are put back as
+        // SAFETY: the area is ours; the DTV pointer (`tp + DTV_AT`) and libc's block are put back as
         // they were before `make_cold`, the rest is rebuilt as `new` built it.
         unsafe {
             copy_descriptor(g, tp);
-            ((tp + 8) as *mut usize).write(cold.dtv);
+            ((tp + arch::DTV_AT) as *mut usize).write(cold.dtv);
             fix_descriptor(g, tp);
             for m in &g.modules {
                 // The bss part reads as zeros after MADV_DONTNEED.
-                ptr::copy_nonoverlapping(m.image, (tp - m.below) as *mut u8, m.filesz);
+                ptr::copy_nonoverlapping(m.image, at(tp, m.at) as *mut u8, m.filesz);
             }
-            if let Some((below, len)) = g.libc_block
+            if let Some((off, len)) = g.libc_block
                 && saved.len() == len
             {
-                ptr::copy_nonoverlapping(saved.as_ptr(), (tp - below) as *mut u8, len);
+                ptr::copy_nonoverlapping(saved.as_ptr(), at(tp, off) as *mut u8, len);
             }
             // Modules `dlopen`ed since start had their blocks in the area, zeroed with it: let
             // glibc initialise every module (`reset`'s slow path keeps libc's block).
@@ -875,18 +994,18 @@ impl Block {
     pub(crate) unsafe fn reset(&mut self) {
         let Ok(g) = glibc() else { return };
         let tp = self.tp();
-        // SAFETY: the block is ours alone (caller's promise). The DTV at `tp + 8` was installed by
+        // SAFETY: the block is ours alone (caller's promise). The DTV at `tp + DTV_AT` was installed by
         // `_dl_allocate_tls` (`dtv[-1].counter` holds its length); entries' `to_free` are glibc
         // malloc allocations or null. Every module block lies inside our area's static part.
         unsafe {
-            let dtv = ((tp + 8) as *const *mut DtvEntry).read();
+            let dtv = ((tp + arch::DTV_AT) as *const *mut DtvEntry).read();
             let len = dtv.sub(1).read().val;
             let dynamic = (1..=len).any(|i| !dtv.add(i).read().to_free.is_null());
             if !dynamic && !g.modules_added() {
                 for m in &g.modules {
-                    let at = (tp - m.below) as *mut u8;
-                    ptr::copy_nonoverlapping(m.image, at, m.filesz);
-                    ptr::write_bytes(at.add(m.filesz), 0, m.memsz - m.filesz);
+                    let block = at(tp, m.at) as *mut u8;
+                    ptr::copy_nonoverlapping(m.image, block, m.filesz);
+                    ptr::write_bytes(block.add(m.filesz), 0, m.memsz - m.filesz);
                 }
                 return;
             }
@@ -896,12 +1015,12 @@ impl Block {
             ptr::write_bytes(dtv, 0, len + 1);
             let mut saved = [0u8; 1024];
             let libc_block = g.libc_block.filter(|&(_, len)| len <= saved.len());
-            if let Some((below, len)) = libc_block {
-                ptr::copy_nonoverlapping((tp - below) as *const u8, saved.as_mut_ptr(), len);
+            if let Some((off, len)) = libc_block {
+                ptr::copy_nonoverlapping(at(tp, off) as *const u8, saved.as_mut_ptr(), len);
             }
             (g.allocate_tls_init)(tp as *mut c_void, true);
-            if let Some((below, len)) = libc_block {
-                ptr::copy_nonoverlapping(saved.as_ptr(), (tp - below) as *mut u8, len);
+            if let Some((off, len)) = libc_block {
+                ptr::copy_nonoverlapping(saved.as_ptr(), at(tp, off) as *mut u8, len);
             }
         }
     }
@@ -913,10 +1032,10 @@ impl Block {
     /// The green thread owning the block is not running (we are about to switch to it).
     #[inline]
     pub(crate) unsafe fn enter(tp: usize, carrier: &Carrier) {
-        if carrier.tid_off != 0 {
-            // SAFETY: `tp + tid_off` is a field of the descriptor we own while the green thread is
+        if carrier.tid_at != 0 {
+            // SAFETY: `tp + tid_at` is a field of the descriptor we own while the green thread is
             // switched out.
-            unsafe { ((tp + carrier.tid_off) as *mut i32).write(carrier.tid.get()) };
+            unsafe { (at(tp, carrier.tid_at) as *mut i32).write(carrier.tid.get()) };
         }
     }
 }
@@ -934,7 +1053,7 @@ pub(crate) fn exit_thread() {
     let tp = current_tp();
     let global = match g.locale {
         // SAFETY: this thread's own locale pointer.
-        Some((below, value)) => (unsafe { ((tp - below) as *const usize).read() }) == value,
+        Some((off, value)) => (unsafe { (at(tp, off) as *const usize).read() }) == value,
         None => false,
     };
     if !global {
@@ -944,33 +1063,33 @@ pub(crate) fn exit_thread() {
     set_errno(0);
 }
 
-/// Bytes below the thread pointer of libc's `errno` (the same in every thread: it is in libc's
+/// Offset from the thread pointer of libc's `errno` (the same in every thread: it is in libc's
 /// static TLS block).
-fn errno_below() -> usize {
-    static BELOW: AtomicU64 = AtomicU64::new(0);
-    match BELOW.load(Relaxed) {
+fn errno_at() -> isize {
+    static AT: AtomicU64 = AtomicU64::new(0);
+    match AT.load(Relaxed) {
         0 => {
             // SAFETY: no preconditions.
-            let b = current_tp() - unsafe { libc::__errno_location() } as usize;
-            BELOW.store(b as u64, Relaxed);
-            b
+            let off = (unsafe { libc::__errno_location() } as usize).wrapping_sub(current_tp());
+            AT.store(off as u64, Relaxed);
+            off as isize
         }
-        b => b as usize,
+        off => off as isize,
     }
 }
 
 /// The calling thread's errno, without a call into libc.
 #[inline]
 pub(crate) fn errno() -> i32 {
-    // SAFETY: errno lives `errno_below` bytes below every thread's pointer (libc's static block).
-    unsafe { ((current_tp() - errno_below()) as *const i32).read() }
+    // SAFETY: errno lives at `errno_at` from every thread's pointer (libc's static block).
+    unsafe { (at(current_tp(), errno_at()) as *const i32).read() }
 }
 
 /// Sets the calling thread's errno.
 #[inline]
 pub(crate) fn set_errno(v: i32) {
     // SAFETY: as in `errno`.
-    unsafe { ((current_tp() - errno_below()) as *mut i32).write(v) }
+    unsafe { (at(current_tp(), errno_at()) as *mut i32).write(v) }
 }
 
 /// glibc's `__nptl_deallocate_tsd` for the calling green thread's own descriptor: up to
@@ -978,10 +1097,10 @@ pub(crate) fn set_errno(v: i32) {
 /// second-level blocks are freed and the first one cleared.
 fn run_key_destructors(g: &Glibc) {
     const ROUNDS: usize = 4;
-    let tp = current_tp();
+    let pd = current_tp() - g.pre;
     let (spec, spec_len) = g.specific;
-    let used = (tp + spec + spec_len) as *mut bool;
-    let first = (tp + spec - 32 * 16) as *mut [usize; 2];
+    let used = (pd + spec + spec_len) as *mut bool;
+    let first = (pd + spec - 32 * 16) as *mut [usize; 2];
     // SAFETY: all addresses are fields of the calling thread's own descriptor; `__pthread_keys`
     // has 1024 entries; level-2 blocks (32 entries each) were calloc'd by pthread_setspecific.
     unsafe {
@@ -992,7 +1111,7 @@ fn run_key_destructors(g: &Glibc) {
             for _ in 0..ROUNDS {
                 used.write(false);
                 for l1 in 0..spec_len / 8 {
-                    let level2 = ((tp + spec + l1 * 8) as *const *mut [usize; 2]).read();
+                    let level2 = ((pd + spec + l1 * 8) as *const *mut [usize; 2]).read();
                     if level2.is_null() {
                         continue;
                     }
@@ -1017,7 +1136,7 @@ fn run_key_destructors(g: &Glibc) {
         }
         ptr::write_bytes(first as *mut u8, 0, 32 * 16);
         for l1 in 1..spec_len / 8 {
-            let p = (tp + spec + l1 * 8) as *mut *mut c_void;
+            let p = (pd + spec + l1 * 8) as *mut *mut c_void;
             libc::free(p.read());
             p.write(ptr::null_mut());
         }
@@ -1047,14 +1166,14 @@ pub(crate) fn init_thread() {
 /// No thread runs on `tp`'s area, and the caller runs on its own thread pointer.
 unsafe fn flush_malloc_cache(g: &Glibc, tp: usize) {
     const BINS: usize = 64;
-    let Some((below, safe)) = g.tcache else {
+    let Some((off, safe)) = g.tcache else {
         return;
     };
     // SAFETY: `tp - below` is the area's `tcache` variable; the structure it points to has the
     // layout `find_tcache` verified; each listed entry is a free chunk owned by this cache, whose
     // first word is its (possibly safe-linked) next pointer and second word its double-free key.
     unsafe {
-        let t = ((tp - below) as *const *mut u8).read();
+        let t = (at(tp, off) as *const *mut u8).read();
         if t.is_null() {
             return;
         }
@@ -1080,14 +1199,21 @@ unsafe fn flush_malloc_cache(g: &Glibc, tp: usize) {
 /// `sizeof(struct __res_state)` on x86-64 glibc.
 const RES_STATE_SIZE: usize = 568;
 
-/// Writes FS base (in a signal handler: async-signal-safe).
+/// Writes the thread pointer (in a signal handler: async-signal-safe).
 fn set_fs(tp: usize) {
     match fs_switch() {
         // SAFETY: `tp` is a live thread pointer (the caller's or its carrier's).
+        #[cfg(target_arch = "aarch64")]
+        FsSwitch::Tpidr => unsafe {
+            core::arch::asm!("msr tpidr_el0, {}", in(reg) tp, options(nostack, preserves_flags))
+        },
+        // SAFETY: `tp` is a live thread pointer (the caller's or its carrier's).
+        #[cfg(target_arch = "x86_64")]
         FsSwitch::Wrfsbase => unsafe {
             core::arch::asm!("wrfsbase {}", in(reg) tp, options(nostack, preserves_flags))
         },
         // SAFETY: as above; arch_prctl(ARCH_SET_FS) only sets the calling thread's FS base.
+        #[cfg(target_arch = "x86_64")]
         FsSwitch::ArchPrctl => unsafe {
             libc::syscall(libc::SYS_arch_prctl, 0x1002, tp);
         },
@@ -1343,12 +1469,12 @@ mod malloc_cache_tests {
     #[test]
     fn the_malloc_cache_is_found_and_flushed() {
         let g = glibc().unwrap();
-        let (below, _) = g
+        let (off, _) = g
             .tcache
             .expect("malloc's thread cache not found in libc's TLS block");
         let tp = current_tp();
         // SAFETY: our own thread's `tcache` variable.
-        let t = unsafe { ((tp - below) as *const *const u16).read() };
+        let t = unsafe { (at(tp, off) as *const *const u16).read() };
         assert!(!t.is_null());
         // SAFETY: plain malloc/free; `t` is this thread's cache, laid out as `find_tcache`
         // verified (bin 11 holds 208-byte chunks: the head is the chunk freed last).
@@ -1356,15 +1482,17 @@ mod malloc_cache_tests {
             // A bin holds at most 7 chunks, and this thread may have filled it already (a free
             // into a full bin bypasses the cache): empty it first by taking 8 chunks.
             let mut ps = [ptr::null_mut::<c_void>(); 8];
+            // `black_box` and a volatile read: the compiler knows malloc and free, and may drop an
+            // unused pair or read the bin before the free.
             for q in &mut ps {
-                *q = libc::malloc(200);
+                *q = std::hint::black_box(libc::malloc(200));
             }
             let p = ps[7];
-            libc::free(p);
+            libc::free(std::hint::black_box(p));
             let head = (t as *const u8).add(128 + 11 * 8) as *const *mut c_void;
-            assert_eq!(head.read(), p, "a freed chunk heads its cache bin");
+            assert_eq!(head.read_volatile(), p, "a freed chunk heads its cache bin");
             for q in &ps[..7] {
-                libc::free(*q);
+                libc::free(std::hint::black_box(*q));
             }
             let b = Block::new().unwrap();
             // A fresh area has no cache yet: flushing it is a no-op.
