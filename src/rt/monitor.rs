@@ -595,39 +595,47 @@ fn record_culprit(shared: &Shared, i: usize, in_kernel: bool, stuck_for: Duratio
 }
 
 /// The system call carrier `w`'s thread sits in, from `/proc/self/task/<tid>/syscall` (its
-/// first field is the call's number), named for the calls a blocking std call makes.
+/// first field is the call's number), named for the calls a blocking std call makes. The numbers
+/// are the CPU's own (libc's `SYS_*`). Under qemu's user-mode emulation the kernel reports the
+/// host's numbers, so an emulated aarch64 process sees x86-64 numbers named as aarch64 calls.
 fn syscall_of(w: &WorkerShared) -> Option<String> {
     let tid = w.tid.load(Relaxed);
     let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    let nr: i64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(
-        match nr {
-            0 => "read",
-            1 => "write",
-            7 => "poll",
-            17 => "pread64",
-            18 => "pwrite64",
-            23 => "select",
-            35 => "nanosleep",
-            42 => "connect",
-            43 => "accept",
-            44 => "sendto",
-            45 => "recvfrom",
-            46 => "sendmsg",
-            47 => "recvmsg",
-            61 => "wait4",
-            202 => "futex",
-            230 => "clock_nanosleep",
-            232 => "epoll_wait",
-            257 => "openat",
-            270 => "pselect6",
-            271 => "ppoll",
-            281 => "epoll_pwait",
-            288 => "accept4",
-            _ => return Some(format!("system call {nr}")),
-        }
-        .to_string(),
-    )
+    let nr: libc::c_long = text.split_whitespace().next()?.parse().ok()?;
+    Some(syscall_name(nr).map_or_else(|| format!("system call {nr}"), String::from))
+}
+
+/// The name of system call `nr` among those a blocking call sits in.
+fn syscall_name(nr: libc::c_long) -> Option<&'static str> {
+    use libc::*;
+    let known: &[(c_long, &str)] = &[
+        (SYS_read, "read"),
+        (SYS_write, "write"),
+        (SYS_pread64, "pread64"),
+        (SYS_pwrite64, "pwrite64"),
+        (SYS_connect, "connect"),
+        (SYS_accept, "accept"),
+        (SYS_accept4, "accept4"),
+        (SYS_sendto, "sendto"),
+        (SYS_recvfrom, "recvfrom"),
+        (SYS_sendmsg, "sendmsg"),
+        (SYS_recvmsg, "recvmsg"),
+        (SYS_wait4, "wait4"),
+        (SYS_futex, "futex"),
+        (SYS_nanosleep, "nanosleep"),
+        (SYS_clock_nanosleep, "clock_nanosleep"),
+        (SYS_openat, "openat"),
+        (SYS_pselect6, "pselect6"),
+        (SYS_ppoll, "ppoll"),
+        (SYS_epoll_pwait, "epoll_pwait"),
+        #[cfg(target_arch = "x86_64")]
+        (SYS_poll, "poll"),
+        #[cfg(target_arch = "x86_64")]
+        (SYS_select, "select"),
+        #[cfg(target_arch = "x86_64")]
+        (SYS_epoll_wait, "epoll_wait"),
+    ];
+    known.iter().find(|k| k.0 == nr).map(|k| k.1)
 }
 
 enum Target {
