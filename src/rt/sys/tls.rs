@@ -1064,18 +1064,23 @@ pub(crate) fn exit_thread() {
 }
 
 /// Offset from the thread pointer of libc's `errno` (the same in every thread: it is in libc's
-/// static TLS block).
+/// static TLS block). Every park saves and restores errno: the fast path is inlined.
+#[inline(always)]
 fn errno_at() -> isize {
-    static AT: AtomicU64 = AtomicU64::new(0);
-    match AT.load(Relaxed) {
-        0 => {
-            // SAFETY: no preconditions.
-            let off = (unsafe { libc::__errno_location() } as usize).wrapping_sub(current_tp());
-            AT.store(off as u64, Relaxed);
-            off as isize
-        }
+    match ERRNO_AT.load(Relaxed) {
+        0 => find_errno_at(),
         off => off as isize,
     }
+}
+
+static ERRNO_AT: AtomicU64 = AtomicU64::new(0);
+
+#[cold]
+fn find_errno_at() -> isize {
+    // SAFETY: no preconditions.
+    let off = (unsafe { libc::__errno_location() } as usize).wrapping_sub(current_tp());
+    ERRNO_AT.store(off as u64, Relaxed);
+    off as isize
 }
 
 /// The calling thread's errno, without a call into libc.
