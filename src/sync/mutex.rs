@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
+use crate::rt::cycles::{ON_MUTEX, Owner};
 use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
@@ -25,8 +26,13 @@ const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
 
-/// The raw lock under `Mutex` (and `Condvar`'s re-locking).
+/// The raw lock under `Mutex` (and `Condvar`'s re-locking). `owner` comes first, and `Mutex`
+/// starts with its `RawMutex`, so the owner word's address — which the deadlock-cycle report
+/// prints — is the `Mutex`'s own.
+#[repr(C)]
 pub(crate) struct RawMutex {
+    /// Which green thread holds the lock, for the deadlock-cycle check (`rt::cycles`, step 1).
+    owner: Owner,
     state: AtomicU32,
     waiters: WaitList<()>,
 }
@@ -34,6 +40,7 @@ pub(crate) struct RawMutex {
 impl RawMutex {
     pub(crate) const fn new() -> RawMutex {
         RawMutex {
+            owner: Owner::new(),
             state: AtomicU32::new(UNLOCKED),
             waiters: WaitList::new(()),
         }
@@ -41,9 +48,14 @@ impl RawMutex {
 
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
-        self.state
+        let taken = self
+            .state
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if taken {
+            self.owner.set();
+        }
+        taken
     }
 
     #[inline]
@@ -63,9 +75,10 @@ impl RawMutex {
         loop {
             let locked = self.waiters.lock();
             if self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
+                self.owner.set();
                 return true;
             }
-            let mut node = Node::waiting_on(WaitReason::Lock);
+            let mut node = Node::waiting_on(WaitReason::Lock).on_lock(self.owner.record(ON_MUTEX));
             if !self.waiters.wait(locked, &mut node, deadline) {
                 return false;
             }
@@ -76,6 +89,7 @@ impl RawMutex {
     /// The caller must hold the lock.
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
+        self.owner.clear();
         if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
             self.wake_one();
         }
@@ -122,6 +136,8 @@ impl RawMutex {
 /// hs.into_iter().for_each(|h| h.join().unwrap());
 /// assert_eq!(*counter.lock().unwrap(), 8);
 /// ```
+// `repr(C)`: `raw` (and so its owner word) is at the mutex's address (see `RawMutex`).
+#[repr(C)]
 pub struct Mutex<T: ?Sized> {
     raw: RawMutex,
     poison: poison::Flag,

@@ -394,6 +394,15 @@ fn current_carrier_tp() -> usize {
     }
 }
 
+/// The running green thread's task as an address, or 0 on a plain OS thread and in scheduler
+/// code: one thread-local load, for lock fast paths that note their owner (`rt::cycles::Owner`).
+/// Inlined into green code, whose thread pointer is its own for its whole life (DESIGN.md,
+/// "Green threads own their thread-locals"), so a cached thread pointer stays right.
+#[inline]
+pub(crate) fn current_task_addr() -> usize {
+    CURRENT.with(Cell::get) as usize
+}
+
 /// The green thread calling this, if it is one. The pointer stays valid while that green thread
 /// runs (its worker holds an `Arc`), wherever it later migrates.
 #[inline(never)]
@@ -838,6 +847,7 @@ where
         name,
         state: AtomicU32::new(0),
         wait: AtomicU8::new(0),
+        wait_on: std::sync::atomic::AtomicUsize::new(0),
         green: Some(Green {
             rt,
             pid,
@@ -1023,8 +1033,17 @@ pub(crate) fn join(task: &Task) -> Outcome {
             .compare_exchange(JOIN_RUNNING, JOIN_WAITING, AcqRel, Acquire)
         {
             Ok(_) => {
+                // A green joiner records the edge for the deadlock-cycle check (`rt::cycles`).
+                // SAFETY: the running green thread's task lives while it runs.
+                let me = current_task().map(|t| unsafe { &*t });
+                if let Some(me) = me {
+                    crate::rt::cycles::enter(me, crate::rt::cycles::on_join(task));
+                }
                 while g.join.load(Acquire) != JOIN_DONE {
                     park::park_for(WaitKind::Wake, park::WaitReason::Join, None);
+                }
+                if let Some(me) = me {
+                    crate::rt::cycles::leave(me);
                 }
             }
             // SAFETY: it finished before seeing us: the slot is still only ours.
