@@ -6,10 +6,12 @@
 //! outside smarm for a while is not.
 //!
 //! Partial (`rt::cycles`): two green threads deadlocked on two mutexes, a `join` cycle, a
-//! lock-and-join cycle and a three-lock cycle, each *while other green threads keep running* (so
-//! the total report cannot fire), are reported with each thread's name, Pid and what it waits on;
-//! under the default the child keeps waiting, under `SMARM_DEADLOCK=abort` it aborts. Heavy,
-//! lock-order-consistent contention for a few seconds is not reported.
+//! lock-and-join cycle, an `RwLock`-and-`Mutex` cycle, a three-lock cycle and a thread
+//! re-locking its own mutex, each *while other green threads keep running* (so the total report
+//! cannot fire), are reported once with each thread's name, Pid and what it waits on; under the
+//! default the child keeps waiting, under `SMARM_DEADLOCK=abort` it aborts. Heavy, lock-order-consistent contention for a few seconds
+//! is not reported (`DEADLOCK_CONTENTION_ROUNDS=n` repeats it). `cargo test --test deadlock --
+//! NAME` runs the cases whose name contains NAME.
 //!
 //! `harness = false`: the child must have no test-harness threads, which would rightly keep the
 //! total check from reporting anything.
@@ -211,6 +213,59 @@ fn lock_join_cycle() {
             })
             .unwrap();
         drop(holder);
+        wait_forever(busy);
+    });
+}
+
+/// An `RwLock` and a `Mutex`: `writer` holds the write lock and waits for the mutex, which
+/// `reader` holds while it waits to read.
+fn rwlock_cycle() {
+    rt::run(partial_config(), || {
+        let busy = keep_busy(2);
+        let rw = Arc::new(smarm::sync::RwLock::new(0));
+        let m = Arc::new(Mutex::new(0));
+        eprintln!("lock of writer: {:p}", &*rw);
+        eprintln!("lock of reader: {:p}", &*m);
+        let both = Arc::new(Barrier::new(2));
+        let (rw2, m2, both2) = (rw.clone(), m.clone(), both.clone());
+        let writer = thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || {
+                let _w = rw2.write().unwrap();
+                both2.wait();
+                eprintln!("deadlocking");
+                let _m = m2.lock().unwrap();
+            })
+            .unwrap();
+        let reader = thread::Builder::new()
+            .name("reader".into())
+            .spawn(move || {
+                let _m = m.lock().unwrap();
+                both.wait();
+                let _r = rw.read().unwrap();
+            })
+            .unwrap();
+        drop((writer, reader));
+        wait_forever(busy);
+    });
+}
+
+/// A green thread locks a mutex it holds (std may deadlock or panic; smarm waits for good): a
+/// cycle of one.
+fn self_lock() {
+    rt::run(partial_config(), || {
+        let busy = keep_busy(2);
+        let m = Arc::new(Mutex::new(0));
+        eprintln!("lock of relocker: {:p}", &*m);
+        let relocker = thread::Builder::new()
+            .name("relocker".into())
+            .spawn(move || {
+                let _g = m.lock().unwrap();
+                eprintln!("deadlocking");
+                let _again = m.lock().unwrap();
+            })
+            .unwrap();
+        drop(relocker);
         wait_forever(busy);
     });
 }
@@ -543,6 +598,8 @@ fn main() {
             "partial_three_locks" => lock_ring(&["t0", "t1", "t2"]),
             "partial_join" => join_cycle(),
             "partial_lock_join" => lock_join_cycle(),
+            "partial_self_lock" => self_lock(),
+            "partial_rwlock" => rwlock_cycle(),
             "contention" => contention(),
             other => panic!("unknown case {other}"),
         }
@@ -608,6 +665,32 @@ fn main() {
                     &["waits on Mutex @holder", "held by 'holder' (<0."],
                 ),
             ],
+        );
+        passed += 1;
+    }
+    if run("partial_rwlock") {
+        expect_cycle(
+            "partial_rwlock",
+            &[
+                (
+                    "writer",
+                    &["waits on Mutex @reader", "held by 'reader' (<0."],
+                ),
+                (
+                    "reader",
+                    &["waits on RwLock @writer", "write-held by 'writer' (<0."],
+                ),
+            ],
+        );
+        passed += 1;
+    }
+    if run("partial_self_lock") {
+        expect_cycle(
+            "partial_self_lock",
+            &[(
+                "relocker",
+                &["waits on Mutex @relocker", "held by 'relocker' (<0."],
+            )],
         );
         passed += 1;
     }
