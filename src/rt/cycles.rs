@@ -5,14 +5,18 @@
 //! protocol:
 //!
 //! 1. **Owners.** A `Mutex` and an `RwLock` carry an owner word ([`Owner`]) beside their lock
-//!    word. Whoever takes the lock exclusively stores the address of its green thread's task
-//!    there (one relaxed store after the acquiring CAS; a plain OS thread stores 0: it is not a
-//!    node of the graph), and whoever releases it stores 0 before the releasing RMW. Readers of
-//!    an `RwLock` store nothing (many may hold it; see the limits).
+//!    word. Whoever takes the lock exclusively stores its stack pointer there (one register read
+//!    and one relaxed store after the acquiring CAS), and whoever releases it stores 0 before the
+//!    releasing RMW. Readers of an `RwLock` store nothing (many may hold it; see the limits). A
+//!    green thread's stack is its own mapping for its whole life, so the stack pointer names it
+//!    without a thread-local read (which, inlined into a caller's crate, rustc may leave as a
+//!    call); the checker finds the green thread whose stack holds it (`Green::stack_range`).
+//!    A plain OS thread's (or a carrier's) stack is no green thread's: it is not a node.
 //! 2. **Waits.** A green thread that parks on a lock's wait list with no deadline, or in `join`,
 //!    first records what it waits on in its task's `wait_on` word ([`enter`]): the address of the
 //!    lock's owner word tagged [`ON_MUTEX`] or [`ON_RWLOCK`], or the joined thread's task address
-//!    tagged `ON_JOIN`; the park that follows orders the record before the park word's *parked*.
+//!    tagged `ON_JOIN` (tags in the top bits, above any user-space address); the park that
+//!    follows orders the record before the park word's *parked*.
 //!    It clears the record ([`leave`]) when the wait ends, before it returns (so before the lock
 //!    can go away). Condvar, channel, barrier, park, sleep and socket waits record nothing.
 //! 3. **Reading an owner word safely.** The checker reads a lock's owner word through a waiter's
@@ -38,8 +42,9 @@
 //! in the first sample to its last read in the second, so at the moment between the two samples
 //! every member was parked, and none has run since it recorded its wait. A holder `H` read from an
 //! owner word was read *after* `H`'s park word was seen parked (an acquire load, which orders
-//! everything `H` did before parking before the read); only `H` itself stores `H` there, and
-//! its release would have stored 0 first, so `H` held the lock when it parked and holds it still. A
+//! everything `H` did before parking before the read); only `H` itself stores an address in
+//! `H`'s stack there (no other live thread runs on it), and its release would have stored 0
+//! first, so `H` held the lock when it parked and holds it still. A
 //! lock wait ends only when the holder unlocks (a guard is not `Send`: only the holder can), a
 //! join only when the joined thread ends, and a stray `unpark` ends neither (both loop on their
 //! condition). So no member can ever move again, whatever any other thread does, green or OS:
@@ -56,8 +61,10 @@
 //! not knowable), scope waits, timed waits (`lock_timeout`, which will end), and condvar, channel
 //! and park waits (anyone may notify, send or unpark). Those cycles are still caught by the total
 //! report when every thread stops. A guard leaked with `mem::forget` keeps its lock held by a
-//! thread that may have ended; should a new task reuse that task's address, a cycle through the
-//! leaked lock would name the new task as its holder (the waiters are stuck for good either way).
+//! thread that may have ended; should a new thread reuse that thread's pooled stack, a cycle
+//! through the leaked lock would name the new thread as its holder (the waiters are stuck for
+//! good either way). A lock taken by green code running on another stack (a `stacker`-style
+//! segment) has no recognisable owner: no edge.
 //! A cycle is reported 100–300 ms after it forms (longer when there are so many green threads
 //! that the walk is slowed down, step 4).
 
@@ -70,23 +77,25 @@ use std::time::{Duration, Instant};
 use crate::rt::config::OnDeadlock;
 use crate::rt::park::{MODE_MASK, TIMEOUT, USER_TOKEN, WAKE_TOKEN};
 use crate::rt::pid::{self, Pid};
-use crate::rt::sched;
 use crate::rt::task::Task;
 
 /// A record of a wait on a `Mutex`'s owner word (step 2).
-pub(crate) const ON_MUTEX: usize = 1;
+pub(crate) const ON_MUTEX: usize = 1 << 60;
 /// A record of a wait on an `RwLock`'s owner word (step 2).
-pub(crate) const ON_RWLOCK: usize = 2;
+pub(crate) const ON_RWLOCK: usize = 2 << 60;
 /// A record of a `join` of the task at the record's address (step 2).
-const ON_JOIN: usize = 3;
-const TAG: usize = 3;
+const ON_JOIN: usize = 3 << 60;
+const TAG: usize = 3 << 60;
 /// The checker reads the owner word through this record (step 3).
-const BUSY: usize = 4;
+const BUSY: usize = 1 << 62;
 /// The checker has finished reading after the waiter left (step 3).
 const DONE: usize = BUSY;
-const ADDR: usize = !7;
+/// The address in a record: x86-64 user space (even with 5-level paging) lies below 2^57.
+const ADDR: usize = (1 << 60) - 1;
 
-const _: () = assert!(align_of::<Owner>() >= 8 && align_of::<Task>() >= 8);
+/// Where a lock's owner word sits in `sync`'s raw locks, which start with their wait list (both
+/// assert it): the report prints the lock's address, the owner word's minus this.
+pub(crate) const OWNER_OFFSET: usize = size_of::<crate::rt::waitlist::WaitList<()>>();
 
 /// How often the checker samples the graph: the same 100 ms the total report settles over.
 pub(crate) const PERIOD: Duration = Duration::from_millis(100);
@@ -98,8 +107,8 @@ const WALK_SHARE: u32 = 50;
 /// Cycles reported so far in this process.
 static REPORTED_CYCLES: AtomicU64 = AtomicU64::new(0);
 
-/// The owner word of a lock (step 1): the address of the green thread's task that holds it
-/// exclusively, or 0 (free, read-held, held by a plain OS thread, or being handed over).
+/// The owner word of a lock (step 1): the stack pointer of the thread that holds it
+/// exclusively when it took it, or 0 (free, read-held, or being handed over).
 #[repr(transparent)]
 pub(crate) struct Owner(AtomicUsize);
 
@@ -109,9 +118,14 @@ impl Owner {
     }
 
     /// The caller has just taken the lock exclusively.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set(&self) {
-        self.0.store(sched::current_task_addr(), Relaxed);
+        let sp: usize;
+        // SAFETY: reads the stack pointer into a register; touches no memory, no flags.
+        unsafe {
+            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        self.0.store(sp, Relaxed);
     }
 
     /// The caller is about to release the lock (or to keep only a read hold of it).
@@ -122,14 +136,17 @@ impl Owner {
 
     /// A record of a wait on this lock, a `Mutex` or an `RwLock` (`tag`).
     pub(crate) fn record(&self, tag: usize) -> usize {
-        debug_assert!(tag == ON_MUTEX || tag == ON_RWLOCK);
-        self as *const Owner as usize | tag
+        let addr = self as *const Owner as usize;
+        debug_assert!((tag == ON_MUTEX || tag == ON_RWLOCK) && addr & !ADDR == 0);
+        addr | tag
     }
 }
 
 /// A record of a `join` of `target`.
 pub(crate) fn on_join(target: &Task) -> usize {
-    target as *const Task as usize | ON_JOIN
+    let addr = target as *const Task as usize;
+    debug_assert!(addr & !ADDR == 0);
+    addr | ON_JOIN
 }
 
 /// Step 2: the calling green thread, whose task is `me`, is about to park on `on` for good.
@@ -171,8 +188,16 @@ struct Waiter {
     pid: Pid,
     park: u32,
     on: usize,
-    /// The address of the task it waits for.
-    holder: usize,
+    holder: Holder,
+}
+
+/// Whom a waiter waits for: a lock's owner (a stack pointer in its stack, step 1) or a joined
+/// task (its address, step 2). Never dereferenced.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Holder {
+    Unknown,
+    Stack(usize),
+    Task(usize),
 }
 
 impl PartialEq for Waiter {
@@ -251,7 +276,7 @@ fn sample() -> Vec<Vec<Waiter>> {
                     pid,
                     park,
                     on,
-                    holder: 0,
+                    holder: Holder::Unknown,
                 });
             }
         },
@@ -262,17 +287,34 @@ fn sample() -> Vec<Vec<Waiter>> {
         w.holder = holder(&w.task, w.on);
     }
     waiters.retain(|w| {
-        w.holder != 0
+        w.holder != Holder::Unknown
             && park_of(w.task.state.load(Acquire)) == w.park
             && w.task.wait_on.load(Acquire) == w.on
     });
     waiters.sort_unstable_by_key(Waiter::task_addr);
+    // The waiters' stacks, by their low end (live stacks are disjoint mappings).
+    let mut stacks: Vec<(usize, usize, usize)> = (waiters.iter().enumerate())
+        .filter_map(|(i, w)| {
+            w.task
+                .green
+                .as_ref()
+                .map(|g| (g.stack_range.0, g.stack_range.1, i))
+        })
+        .collect();
+    stacks.sort_unstable();
+    let on_stack = |sp: usize| {
+        let k = stacks
+            .partition_point(|&(low, _, _)| low <= sp)
+            .checked_sub(1)?;
+        let (_, high, i) = stacks[k];
+        (sp < high).then_some(i)
+    };
     let next: Vec<Option<usize>> = waiters
         .iter()
-        .map(|w| {
-            waiters
-                .binary_search_by_key(&w.holder, Waiter::task_addr)
-                .ok()
+        .map(|w| match w.holder {
+            Holder::Task(addr) => waiters.binary_search_by_key(&addr, Waiter::task_addr).ok(),
+            Holder::Stack(sp) => on_stack(sp),
+            Holder::Unknown => None,
         })
         .collect();
     // Each node has one edge at most: follow edges from every node not yet seen; a walk that
@@ -306,17 +348,17 @@ fn sample() -> Vec<Vec<Waiter>> {
     cycles
 }
 
-/// The task the waiter `task` with record `on` waits for, or 0 (step 4; step 3 for locks).
-fn holder(task: &Task, on: usize) -> usize {
+/// Whom the waiter `task` with record `on` waits for (step 4; step 3 for locks).
+fn holder(task: &Task, on: usize) -> Holder {
     if on & TAG == ON_JOIN {
-        return on & ADDR;
+        return Holder::Task(on & ADDR);
     }
     if task
         .wait_on
         .compare_exchange(on, on | BUSY, AcqRel, Acquire)
         .is_err()
     {
-        return 0; // the wait ended meanwhile
+        return Holder::Unknown; // the wait ended meanwhile
     }
     // SAFETY: the record is ours (BUSY), so the waiter has not finished `leave`, and has not left
     // the wait that borrows the lock whose owner word `on` points to: the word is alive (step 3).
@@ -329,7 +371,10 @@ fn holder(task: &Task, on: usize) -> usize {
         // The waiter swapped 0 in and waits for us.
         task.wait_on.store(DONE, Release);
     }
-    owner
+    match owner {
+        0 => Holder::Unknown,
+        sp => Holder::Stack(sp),
+    }
 }
 
 fn name(t: &Task) -> &str {
@@ -351,8 +396,11 @@ fn report(cycle: &[Waiter]) {
     for (k, w) in cycle.iter().enumerate() {
         let h = &cycle[(k + 1) % cycle.len()];
         let what = match w.on & TAG {
-            ON_MUTEX => format!("waits on Mutex {:#x} held by", w.on & ADDR),
-            ON_RWLOCK => format!("waits on RwLock {:#x} write-held by", w.on & ADDR),
+            ON_MUTEX => format!("waits on Mutex {:#x} held by", (w.on & ADDR) - OWNER_OFFSET),
+            ON_RWLOCK => format!(
+                "waits on RwLock {:#x} write-held by",
+                (w.on & ADDR) - OWNER_OFFSET
+            ),
             _ => "waits to join".to_string(),
         };
         let _ = writeln!(
@@ -383,7 +431,7 @@ mod tests {
     /// so under contention in a consistent lock order no sample may show a cycle — sampled here
     /// as fast as it goes, far more often than the monitor's 100 ms, which also exercises the
     /// `BUSY` hand-shake of step 3 against waiters leaving their waits. A lock that left its owner
-    /// word stale on unlock, or a sample without its re-read, shows cycles here.
+    /// word stale on unlock shows cycles here (in about every other run, measured).
     #[test]
     fn no_sample_shows_a_cycle_under_consistent_contention() {
         static STOP: AtomicBool = AtomicBool::new(false);

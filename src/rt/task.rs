@@ -193,6 +193,10 @@ pub(crate) struct Green {
     /// Lowest saved stack pointer seen: evidence for trimming the stack before reuse.
     pub(crate) low_water: UnsafeCell<usize>,
     pub(crate) stack: UnsafeCell<Option<Stack>>,
+    /// The usable part of `stack`, `[low, high)`, fixed for the thread's life (read by anyone):
+    /// how the deadlock-cycle check knows a lock's owner by the stack pointer it noted
+    /// (`rt::cycles`, step 1).
+    pub(crate) stack_range: (usize, usize),
     pub(crate) entry: UnsafeCell<Option<Entry>>,
     pub(crate) result: UnsafeCell<Option<Outcome>>,
     pub(crate) join: AtomicU8,

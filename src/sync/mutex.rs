@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
-use crate::rt::cycles::{ON_MUTEX, Owner};
+use crate::rt::cycles::{ON_MUTEX, OWNER_OFFSET, Owner};
 use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
@@ -26,23 +26,27 @@ const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
 
-/// The raw lock under `Mutex` (and `Condvar`'s re-locking). `owner` comes first, and `Mutex`
-/// starts with its `RawMutex`, so the owner word's address — which the deadlock-cycle report
-/// prints — is the `Mutex`'s own.
+/// The raw lock under `Mutex` (and `Condvar`'s re-locking). `repr(C)`: the owner word sits at
+/// `cycles::OWNER_OFFSET`, right after the wait list, and `Mutex` starts with its `RawMutex`, so
+/// the deadlock-cycle report can print the `Mutex`'s own address; the lock word follows it on the
+/// same line, the data right after (`Mutex<u64>`: 72 bytes, 64 without the owner word).
 #[repr(C)]
 pub(crate) struct RawMutex {
+    waiters: WaitList<()>,
     /// Which green thread holds the lock, for the deadlock-cycle check (`rt::cycles`, step 1).
     owner: Owner,
     state: AtomicU32,
-    waiters: WaitList<()>,
 }
+
+const _: () = assert!(std::mem::offset_of!(RawMutex, owner) == OWNER_OFFSET);
+const _: () = assert!(std::mem::offset_of!(Mutex<u64>, raw) == 0);
 
 impl RawMutex {
     pub(crate) const fn new() -> RawMutex {
         RawMutex {
+            waiters: WaitList::new(()),
             owner: Owner::new(),
             state: AtomicU32::new(UNLOCKED),
-            waiters: WaitList::new(()),
         }
     }
 
@@ -136,7 +140,7 @@ impl RawMutex {
 /// hs.into_iter().for_each(|h| h.join().unwrap());
 /// assert_eq!(*counter.lock().unwrap(), 8);
 /// ```
-// `repr(C)`: `raw` (and so its owner word) is at the mutex's address (see `RawMutex`).
+// `repr(C)`: `raw` is at the mutex's address (see `RawMutex`).
 #[repr(C)]
 pub struct Mutex<T: ?Sized> {
     raw: RawMutex,

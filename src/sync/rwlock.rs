@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
-use crate::rt::cycles::{ON_RWLOCK, Owner};
+use crate::rt::cycles::{ON_RWLOCK, OWNER_OFFSET, Owner};
 use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Locked, Node, WaitList, Wake};
 
@@ -45,17 +45,20 @@ const QUEUED: u32 = 1 << 30;
 const READER: u8 = 0;
 const WRITER: u8 = 1;
 
-/// The raw reader-writer lock under [`RwLock`]. `owner` comes first, and `RwLock` starts with
-/// its `RawRwLock`, so the owner word's address — which the deadlock-cycle report prints — is
-/// the `RwLock`'s own.
+/// The raw reader-writer lock under [`RwLock`]. `repr(C)`: the owner word sits at
+/// `cycles::OWNER_OFFSET`, right after the wait list, and `RwLock` starts with its `RawRwLock`,
+/// so the deadlock-cycle report can print the `RwLock`'s own address.
 #[repr(C)]
 struct RawRwLock {
+    waiters: WaitList<()>,
     /// Which green thread holds the write lock, for the deadlock-cycle check (`rt::cycles`,
     /// step 1); readers are not recorded.
     owner: Owner,
     state: AtomicU32,
-    waiters: WaitList<()>,
 }
+
+const _: () = assert!(std::mem::offset_of!(RawRwLock, owner) == OWNER_OFFSET);
+const _: () = assert!(std::mem::offset_of!(RwLock<u64>, raw) == 0);
 
 fn is_read_lockable(state: u32) -> bool {
     state & MASK < MAX_READERS && state & QUEUED == 0
@@ -64,9 +67,9 @@ fn is_read_lockable(state: u32) -> bool {
 impl RawRwLock {
     const fn new() -> RawRwLock {
         RawRwLock {
+            waiters: WaitList::new(()),
             owner: Owner::new(),
             state: AtomicU32::new(0),
-            waiters: WaitList::new(()),
         }
     }
 
@@ -283,7 +286,7 @@ impl RawRwLock {
 /// }
 /// assert_eq!(*lock.read().unwrap(), [1, 2, 3, 4]);
 /// ```
-// `repr(C)`: `raw` (and so its owner word) is at the lock's address (see `RawRwLock`).
+// `repr(C)`: `raw` is at the lock's address (see `RawRwLock`).
 #[repr(C)]
 pub struct RwLock<T: ?Sized> {
     raw: RawRwLock,

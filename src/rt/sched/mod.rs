@@ -394,15 +394,6 @@ fn current_carrier_tp() -> usize {
     }
 }
 
-/// The running green thread's task as an address, or 0 on a plain OS thread and in scheduler
-/// code: one thread-local load, for lock fast paths that note their owner (`rt::cycles::Owner`).
-/// Inlined into green code, whose thread pointer is its own for its whole life (DESIGN.md,
-/// "Green threads own their thread-locals"), so a cached thread pointer stays right.
-#[inline]
-pub(crate) fn current_task_addr() -> usize {
-    CURRENT.with(Cell::get) as usize
-}
-
 /// The green thread calling this, if it is one. The pointer stays valid while that green thread
 /// runs (its worker holds an `Arc`), wherever it later migrates.
 #[inline(never)]
@@ -853,6 +844,7 @@ where
             pid,
             ctx: UnsafeCell::new(ctx),
             low_water: UnsafeCell::new(usize::MAX),
+            stack_range: (stack.limit() as usize, stack.top() as usize),
             stack: UnsafeCell::new(Some(stack)),
             entry: UnsafeCell::new(Some(entry)),
             result: UnsafeCell::new(None),
