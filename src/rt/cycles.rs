@@ -44,19 +44,18 @@
 //! owner word was read *after* `H`'s park word was seen parked (an acquire load, which orders
 //! everything `H` did before parking before the read); only `H` itself stores an address in
 //! `H`'s stack there (no other live thread runs on it), and its release would have stored 0
-//! first, so `H` held the lock when it parked and holds it still. A
-//! lock wait ends only when the holder unlocks (a guard is not `Send`: only the holder can), a
-//! join only when the joined thread ends, and a stray `unpark` ends neither (both loop on their
-//! condition). So no member can ever move again, whatever any other thread does, green or OS:
+//! first, so `H` held the lock when it parked and holds it still. A lock wait ends only when the
+//! holder unlocks (a guard is not `Send`: only the holder can), a join only when the joined
+//! thread ends, and a stray `unpark` ends neither (both loop on their condition). So no member can ever move again, whatever any other thread does, green or OS:
 //! there is no false report "while an OS thread could still act".
 //!
 //! A hand-off in flight is not a cycle: a lock being handed to a woken waiter (an `RwLock` grant,
 //! a `Mutex` wake) has owner 0 until the new owner runs and stores itself, and the woken waiter is
 //! not parked; a thread whose wait just ended has a new epoch or no record by the second sample.
 //!
-//! **Limits.** Only green threads are nodes: a lock held by a plain OS thread (owner 0) or an OS
-//! thread's wait breaks the chain, so such a cycle is not reported (their parks bump no epoch,
-//! and they are not in the Pid table). Read-held `RwLock`s (many holders) are not followed, nor
+//! **Limits.** Only green threads are nodes: a lock held by a plain OS thread (its stack is no
+//! green thread's) or an OS thread's wait breaks the chain, so such a cycle is not reported (OS
+//! parks bump no epoch, and OS threads are not in the Pid table). Read-held `RwLock`s (many holders) are not followed, nor
 //! are `Barrier` waits (a waiter waits for *any* thread to arrive, and which threads still will is
 //! not knowable), scope waits, timed waits (`lock_timeout`, which will end), and condvar, channel
 //! and park waits (anyone may notify, send or unpark). Those cycles are still caught by the total
@@ -64,9 +63,8 @@
 //! thread that may have ended; should a new thread reuse that thread's pooled stack, a cycle
 //! through the leaked lock would name the new thread as its holder (the waiters are stuck for
 //! good either way). A lock taken by green code running on another stack (a `stacker`-style
-//! segment) has no recognisable owner: no edge.
-//! A cycle is reported 100–300 ms after it forms (longer when there are so many green threads
-//! that the walk is slowed down, step 4).
+//! segment) has no recognisable owner: no edge. A cycle is reported 100–300 ms after it forms
+//! (later when there are so many green threads that the walk is slowed down, step 4).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
