@@ -410,9 +410,13 @@ fn report(cycle: &[Waiter]) {
             h.pid
         );
     }
-    eprint!("{text}");
-    if actions.contains(&OnDeadlock::Abort) {
-        eprintln!("smarm: aborting (Config::on_deadlock / SMARM_DEADLOCK=abort)");
+    let abort = actions.contains(&OnDeadlock::Abort);
+    if abort {
+        text.push_str("smarm: aborting (Config::on_deadlock / SMARM_DEADLOCK=abort)\n");
+    }
+    // One write, and no panic in the monitor if stderr is closed (`eprint!` would panic).
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+    if abort {
         std::process::abort();
     }
 }
