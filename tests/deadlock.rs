@@ -122,10 +122,19 @@ fn keep_busy(n: usize) -> Vec<JoinHandle<()>> {
         .collect()
 }
 
-/// Joins the busy threads (forever): the runtime keeps running after the report.
+/// Keeps the runtime running after the report (the busy threads never end), and prints
+/// `rt::stats().deadlock_cycles` once it counts the report.
 fn wait_forever(busy: Vec<JoinHandle<()>>) {
-    for h in busy {
-        h.join().unwrap();
+    drop(busy); // detached; they run on
+    loop {
+        thread::sleep(Duration::from_millis(20));
+        let n = rt::stats().deadlock_cycles;
+        if n > 0 {
+            eprintln!("stats: deadlock_cycles {n}");
+            loop {
+                thread::sleep(Duration::from_secs(1));
+            }
+        }
     }
 }
 
@@ -492,6 +501,7 @@ fn expect_cycle(case: &str, expected: &[(&str, &[&str])]) {
     let mut w = Watched::start(case, &[]);
     let formed = w.until("deadlocking");
     let reported = w.until(CYCLE);
+    let counted = w.until("stats: deadlock_cycles");
     let text = w.text_after(Duration::from_millis(600));
     let still_running = w.exited().is_none();
     w.kill();
@@ -508,6 +518,10 @@ fn expect_cycle(case: &str, expected: &[(&str, &[&str])]) {
     assert!(
         still_running,
         "case {case}: the child did not keep waiting:\n{text}"
+    );
+    assert!(
+        counted.is_some() && text.lines().any(|l| l == "stats: deadlock_cycles 1"),
+        "case {case}: rt::stats() does not count the one report:\n{text}"
     );
     let report = &text[text.find(CYCLE).unwrap()..];
     let mut members = report
