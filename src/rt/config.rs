@@ -97,8 +97,9 @@ pub struct Config {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OnDeadlock {
-    /// Print `smarm: all green threads are asleep - deadlock!` and the dump on stderr, once, and
-    /// keep waiting (as std's threads would). The default.
+    /// Print `smarm: all green threads are asleep - deadlock!` and the dump on stderr, once (or
+    /// `smarm: deadlock cycle among green threads:` and the cycle, once per cycle), and keep
+    /// waiting (as std's threads would). The default.
     Report,
     /// Print the report, then abort the process (Go's behaviour).
     Abort,
@@ -382,7 +383,8 @@ impl Config {
     }
 
     /// What to do when every green thread, and every OS thread that uses smarm, waits for good
-    /// on something only another of them could give: a report on stderr (the default), an abort
+    /// on something only another of them could give, or when green threads wait on each other
+    /// in a cycle: a report on stderr (the default), an abort
     /// (`OnDeadlock::Abort`, Go's behaviour) or nothing. `SMARM_DEADLOCK=report|abort|off`.
     ///
     /// The check is conservative: it reports only when the process has no thread that could
@@ -390,7 +392,14 @@ impl Config {
     /// smarm wait without a timeout, no green thread waits for a timer, a socket or the blocking
     /// pool, and nothing changed over 100 ms. A thread blocked outside smarm (in `std`'s own
     /// channels, a C library, a `read`) might still send, so its presence rules a report out.
-    /// Partial deadlocks (a cycle among some threads while others run) are not reported.
+    ///
+    /// Cycles are also looked for while other threads run: green threads each waiting (with no
+    /// timeout) for a smarm `Mutex` or write-held `RwLock` held by the next, or to `join` the
+    /// next, are reported once as `smarm: deadlock cycle among green threads:` with a line per
+    /// thread (name, Pid, what it waits on, who holds it), then the same action applies. Such a
+    /// cycle can never resolve, so that report is never false; it does not follow locks of plain
+    /// OS threads, read-held `RwLock`s, `Barrier`, condvar or channel waits (see
+    /// `migration.md`). [`Stats::deadlock_cycles`](crate::rt::Stats::deadlock_cycles) counts them.
     ///
     /// # Examples
     ///

@@ -19,7 +19,8 @@
 //! **Limits.** A thread smarm does not know about (std's own threads blocked in std's channels,
 //! a C library's threads, a thread in `read`) might still act, so its mere existence rules a
 //! report out: no false report, but a deadlock beside such a thread goes unreported. A partial
-//! deadlock (two green threads waiting on each other while others run) is not reported.
+//! deadlock (green threads waiting on each other while others run) is not this check's: a cycle
+//! of lock and `join` waits is reported by `rt::cycles`, whatever else runs.
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};

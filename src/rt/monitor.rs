@@ -379,6 +379,8 @@ fn run(shared: &Arc<Shared>) {
         if !any_running && !acted {
             crate::rt::deadlock::check(shared, &mut deadlock_watch, now);
         }
+        // Partial deadlocks happen while others run: looked for whatever the workers do.
+        crate::rt::cycles::check(shared.on_deadlock, now);
         tick = if acted {
             FAST_TICK
         } else if any_running {

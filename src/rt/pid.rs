@@ -265,6 +265,26 @@ pub(crate) fn for_each_live(mut f: impl FnMut(Pid, Arc<Task>)) {
     }
 }
 
+/// [`for_each_live`] for the tasks `keep` accepts: `keep` runs under the slot's lock (so it must
+/// be a few loads, nothing that blocks or switches), and only kept tasks are cloned for `f`.
+pub(crate) fn for_each_live_where(keep: impl Fn(&Task) -> bool, mut f: impl FnMut(Pid, Arc<Task>)) {
+    let n = TABLE.next_index.load(Ordering::Acquire);
+    for index in 0..n {
+        let s = slot(index);
+        let found = {
+            let _g = s.lock();
+            // SAFETY: under the slot lock.
+            match unsafe { &*s.task.get() } {
+                Some(t) if keep(t) => Some((s.generation.load(Ordering::Relaxed), t.clone())),
+                _ => None,
+            }
+        };
+        if let Some((generation, task)) = found {
+            f(Pid { index, generation }, task);
+        }
+    }
+}
+
 /// The live task a Pid names, or `None` if it finished (even if its slot has a new occupant).
 pub(crate) fn lookup(pid: Pid) -> Option<Arc<Task>> {
     if pid.index >= TABLE.next_index.load(Ordering::Relaxed) {

@@ -84,6 +84,11 @@ pub struct Stats {
     /// `"arch_prctl"` (decided once per process from `AT_HWCAP2`; `SMARM_TLS_SWITCH=arch_prctl`
     /// forces the syscall), on aarch64 `"tpidr_el0"`.
     pub tls_switch: &'static str,
+    /// Deadlock cycles among green threads reported so far (process-wide): lock and `join`
+    /// cycles found while other threads run (see [`Config::on_deadlock`]).
+    ///
+    /// [`Config::on_deadlock`]: crate::rt::Config::on_deadlock
+    pub deadlock_cycles: u64,
     /// The last hand-offs (at most 16, oldest first): which green thread held a carrier in
     /// foreign code when the monitor gave that carrier's worker to another carrier.
     pub recent_handoffs: Vec<HandOff>,
@@ -255,6 +260,7 @@ pub(crate) fn snapshot(rt: &Shared) -> Stats {
             #[cfg(target_arch = "aarch64")]
             crate::rt::sys::tls::FsSwitch::Tpidr => "tpidr_el0",
         },
+        deadlock_cycles: crate::rt::cycles::reported(),
         spawned_outside,
         workers,
     }

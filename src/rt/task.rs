@@ -11,7 +11,7 @@ use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::rt::pid::Pid;
 use crate::rt::sched::Shared;
@@ -173,6 +173,9 @@ pub(crate) struct Task {
     /// worker runs it: a hint for `rt::dump`, written with relaxed stores by the thread itself and
     /// its worker.
     pub(crate) wait: AtomicU8,
+    /// What a green thread parked for good waits on, for the deadlock-cycle check: a tagged lock
+    /// owner word or joined task, or 0 (see `rt::cycles`, whose protocol alone writes it).
+    pub(crate) wait_on: AtomicUsize,
     pub(crate) green: Option<Green>,
 }
 
@@ -190,6 +193,10 @@ pub(crate) struct Green {
     /// Lowest saved stack pointer seen: evidence for trimming the stack before reuse.
     pub(crate) low_water: UnsafeCell<usize>,
     pub(crate) stack: UnsafeCell<Option<Stack>>,
+    /// The usable part of `stack`, `[low, high)`, fixed for the thread's life (read by anyone):
+    /// how the deadlock-cycle check knows a lock's owner by the stack pointer it noted
+    /// (`rt::cycles`, step 1).
+    pub(crate) stack_range: (usize, usize),
     pub(crate) entry: UnsafeCell<Option<Entry>>,
     pub(crate) result: UnsafeCell<Option<Outcome>>,
     pub(crate) join: AtomicU8,
@@ -233,6 +240,7 @@ impl Task {
             name,
             state: AtomicU32::new(0),
             wait: AtomicU8::new(0),
+            wait_on: AtomicUsize::new(0),
             green: None,
         }
     }

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::rt::cycles;
 use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::sched;
 use crate::rt::task::Task;
@@ -34,6 +35,8 @@ pub(crate) struct Node {
     tag: u8,
     /// What the owner of the list is (lock, condvar, channel), for `rt::dump`.
     reason: WaitReason,
+    /// The lock's owner-word record for the deadlock-cycle check, or 0 (see `rt::cycles`).
+    on: usize,
 }
 
 impl Node {
@@ -50,7 +53,15 @@ impl Node {
             notified: AtomicBool::new(false),
             tag: 0,
             reason,
+            on: 0,
         }
+    }
+
+    /// This node, waiting on a lock whose owner's task `on` records (`cycles::Owner::record`):
+    /// a wait with no deadline is then an edge of the deadlock-cycle check's graph.
+    pub(crate) fn on_lock(mut self, on: usize) -> Node {
+        self.on = on;
+        self
     }
 
     /// This node, marked with `tag` (see [`Locked::front_tag`]).
@@ -121,8 +132,20 @@ impl<S> WaitList<S> {
     ) -> bool {
         locked.guard.1.push_back(NodePtr(node));
         drop(locked);
+        // A green thread waiting for good on a lock records the edge (`rt::cycles`, step 2).
+        let recorded = match (node.on, deadline) {
+            // SAFETY: the running green thread's task lives while it runs.
+            (on, None) if on != 0 => sched::current_task().map(|t| unsafe { &*t }),
+            _ => None,
+        };
+        if let Some(me) = recorded {
+            cycles::enter(me, node.on);
+        }
         loop {
             if node.notified.load(Ordering::Acquire) {
+                if let Some(me) = recorded {
+                    cycles::leave(me);
+                }
                 return true;
             }
             let woken = park::park_for(WaitKind::Wake, node.reason, deadline);

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
+use crate::rt::cycles::{ON_MUTEX, OWNER_OFFSET, Owner};
 use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Node, WaitList};
 
@@ -25,25 +26,40 @@ const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 const CONTENDED: u32 = 2;
 
-/// The raw lock under `Mutex` (and `Condvar`'s re-locking).
+/// The raw lock under `Mutex` (and `Condvar`'s re-locking). `repr(C)`: the owner word sits at
+/// `cycles::OWNER_OFFSET`, right after the wait list, and `Mutex` starts with its `RawMutex`, so
+/// the deadlock-cycle report can print the `Mutex`'s own address; the lock word follows it on the
+/// same line, the data right after (`Mutex<u64>`: 72 bytes, 64 without the owner word).
+#[repr(C)]
 pub(crate) struct RawMutex {
-    state: AtomicU32,
     waiters: WaitList<()>,
+    /// Which green thread holds the lock, for the deadlock-cycle check (`rt::cycles`, step 1).
+    owner: Owner,
+    state: AtomicU32,
 }
+
+const _: () = assert!(std::mem::offset_of!(RawMutex, owner) == OWNER_OFFSET);
+const _: () = assert!(std::mem::offset_of!(Mutex<u64>, raw) == 0);
 
 impl RawMutex {
     pub(crate) const fn new() -> RawMutex {
         RawMutex {
-            state: AtomicU32::new(UNLOCKED),
             waiters: WaitList::new(()),
+            owner: Owner::new(),
+            state: AtomicU32::new(UNLOCKED),
         }
     }
 
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
-        self.state
+        let taken = self
+            .state
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if taken {
+            self.owner.set();
+        }
+        taken
     }
 
     #[inline]
@@ -63,9 +79,10 @@ impl RawMutex {
         loop {
             let locked = self.waiters.lock();
             if self.state.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
+                self.owner.set();
                 return true;
             }
-            let mut node = Node::waiting_on(WaitReason::Lock);
+            let mut node = Node::waiting_on(WaitReason::Lock).on_lock(self.owner.record(ON_MUTEX));
             if !self.waiters.wait(locked, &mut node, deadline) {
                 return false;
             }
@@ -76,6 +93,7 @@ impl RawMutex {
     /// The caller must hold the lock.
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
+        self.owner.clear();
         if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
             self.wake_one();
         }
@@ -122,6 +140,8 @@ impl RawMutex {
 /// hs.into_iter().for_each(|h| h.join().unwrap());
 /// assert_eq!(*counter.lock().unwrap(), 8);
 /// ```
+// `repr(C)`: `raw` is at the mutex's address (see `RawMutex`).
+#[repr(C)]
 pub struct Mutex<T: ?Sized> {
     raw: RawMutex,
     poison: poison::Flag,

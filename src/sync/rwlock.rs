@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
+use crate::rt::cycles::{ON_RWLOCK, OWNER_OFFSET, Owner};
 use crate::rt::park::WaitReason;
 use crate::rt::waitlist::{Locked, Node, WaitList, Wake};
 
@@ -44,11 +45,20 @@ const QUEUED: u32 = 1 << 30;
 const READER: u8 = 0;
 const WRITER: u8 = 1;
 
-/// The raw reader-writer lock under [`RwLock`].
+/// The raw reader-writer lock under [`RwLock`]. `repr(C)`: the owner word sits at
+/// `cycles::OWNER_OFFSET`, right after the wait list, and `RwLock` starts with its `RawRwLock`,
+/// so the deadlock-cycle report can print the `RwLock`'s own address.
+#[repr(C)]
 struct RawRwLock {
-    state: AtomicU32,
     waiters: WaitList<()>,
+    /// Which green thread holds the write lock, for the deadlock-cycle check (`rt::cycles`,
+    /// step 1); readers are not recorded.
+    owner: Owner,
+    state: AtomicU32,
 }
+
+const _: () = assert!(std::mem::offset_of!(RawRwLock, owner) == OWNER_OFFSET);
+const _: () = assert!(std::mem::offset_of!(RwLock<u64>, raw) == 0);
 
 fn is_read_lockable(state: u32) -> bool {
     state & MASK < MAX_READERS && state & QUEUED == 0
@@ -57,8 +67,9 @@ fn is_read_lockable(state: u32) -> bool {
 impl RawRwLock {
     const fn new() -> RawRwLock {
         RawRwLock {
-            state: AtomicU32::new(0),
             waiters: WaitList::new(()),
+            owner: Owner::new(),
+            state: AtomicU32::new(0),
         }
     }
 
@@ -79,9 +90,14 @@ impl RawRwLock {
 
     #[inline]
     fn try_write(&self) -> bool {
-        self.state
+        let taken = self
+            .state
             .compare_exchange(0, WRITE_LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .is_ok();
+        if taken {
+            self.owner.set();
+        }
+        taken
     }
 
     #[inline]
@@ -119,7 +135,12 @@ impl RawRwLock {
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return,
+                    Ok(_) => {
+                        if tag == WRITER {
+                            self.owner.set();
+                        }
+                        return;
+                    }
                     Err(actual) => s = actual,
                 }
             }
@@ -131,9 +152,15 @@ impl RawRwLock {
         }
         // Queued behind others, or the lock is held against us: whoever frees it for us sees
         // `QUEUED` and grants it to us before waking us.
-        let mut node = Node::waiting_on(WaitReason::Lock).tagged(tag);
+        let mut node = Node::waiting_on(WaitReason::Lock)
+            .tagged(tag)
+            .on_lock(self.owner.record(ON_RWLOCK));
         let notified = self.waiters.wait(locked, &mut node, None);
         debug_assert!(notified);
+        // Granted (see `grant`): a writer notes itself now that it runs.
+        if tag == WRITER {
+            self.owner.set();
+        }
     }
 
     /// Hands the lock to the front of the queue while it is free for it — the first writer, or
@@ -187,6 +214,7 @@ impl RawRwLock {
     /// The caller holds the write lock.
     #[inline]
     unsafe fn write_unlock(&self) {
+        self.owner.clear();
         let s = self.state.fetch_sub(WRITE_LOCKED, Ordering::Release) - WRITE_LOCKED;
         if s & QUEUED != 0 {
             self.wake_queued();
@@ -196,6 +224,7 @@ impl RawRwLock {
     /// # Safety
     /// The caller holds the write lock; it then holds a read lock.
     unsafe fn downgrade(&self) {
+        self.owner.clear();
         let s = self
             .state
             .fetch_sub(WRITE_LOCKED - 1, Ordering::Release)
@@ -257,6 +286,8 @@ impl RawRwLock {
 /// }
 /// assert_eq!(*lock.read().unwrap(), [1, 2, 3, 4]);
 /// ```
+// `repr(C)`: `raw` is at the lock's address (see `RawRwLock`).
+#[repr(C)]
 pub struct RwLock<T: ?Sized> {
     raw: RawRwLock,
     poison: poison::Flag,

@@ -857,11 +857,13 @@ where
         name,
         state: AtomicU32::new(0),
         wait: AtomicU8::new(0),
+        wait_on: std::sync::atomic::AtomicUsize::new(0),
         green: Some(Green {
             rt,
             pid,
             ctx: UnsafeCell::new(ctx),
             low_water: UnsafeCell::new(usize::MAX),
+            stack_range: (stack.limit() as usize, stack.top() as usize),
             stack: UnsafeCell::new(Some(stack)),
             entry: UnsafeCell::new(Some(entry)),
             result: UnsafeCell::new(None),
@@ -1040,8 +1042,17 @@ pub(crate) fn join(task: &Task) -> Outcome {
             .compare_exchange(JOIN_RUNNING, JOIN_WAITING, AcqRel, Acquire)
         {
             Ok(_) => {
+                // A green joiner records the edge for the deadlock-cycle check (`rt::cycles`).
+                // SAFETY: the running green thread's task lives while it runs.
+                let me = current_task().map(|t| unsafe { &*t });
+                if let Some(me) = me {
+                    crate::rt::cycles::enter(me, crate::rt::cycles::on_join(task));
+                }
                 while g.join.load(Acquire) != JOIN_DONE {
                     park::park_for(WaitKind::Wake, park::WaitReason::Join, None);
+                }
+                if let Some(me) = me {
+                    crate::rt::cycles::leave(me);
                 }
             }
             // SAFETY: it finished before seeing us: the slot is still only ours.

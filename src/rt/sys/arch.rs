@@ -40,6 +40,28 @@ pub(crate) fn thread_pointer() -> usize {
     tp
 }
 
+/// The caller's stack pointer (an address inside the stack it runs on).
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    let sp: usize;
+    cfg_if::cfg_if! {
+        if #[cfg(target_arch = "x86_64")] {
+            // SAFETY: reads the stack pointer into a register; touches no memory, no flags.
+            unsafe {
+                core::arch::asm!("mov {}, rsp", out(reg) sp,
+                    options(nomem, nostack, preserves_flags))
+            };
+        } else {
+            // SAFETY: as above.
+            unsafe {
+                core::arch::asm!("mov {}, sp", out(reg) sp,
+                    options(nomem, nostack, preserves_flags))
+            };
+        }
+    }
+    sp
+}
+
 /// A cheap, monotonic-enough tick count for timeslices and trace timestamps (converted to time
 /// by measuring it against the monotonic clock).
 #[inline(always)]
