@@ -5,10 +5,12 @@
 //! - `context`: the naked-asm switch (registers, stack pointer and FS base);
 //! - `tls`: each green thread's own TLS area and thread descriptor (glibc's layout);
 //! - `futex`: how OS threads and idle workers sleep;
-//! - `lock`: the runtime's own locks, which keep their holder from being preempted.
+//! - `lock`: the runtime's own locks, which keep their holder from being preempted;
+//! - `unwind`: a frame that lets an unwinder walk a suspended context's stack (the dump's stacks).
 
 pub(crate) mod context;
 pub(crate) mod futex;
 pub(crate) mod lock;
 pub(crate) mod stack;
 pub(crate) mod tls;
+pub(crate) mod unwind;

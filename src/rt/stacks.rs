@@ -1,0 +1,314 @@
+//! The call stacks in `rt::dump()`: each parked green thread's frames, unwound from its saved
+//! context without resuming it, with function names and file:line, as Go's goroutine dump shows.
+//!
+//! **Taking a stack** (per parked thread, [`Taker::take`]):
+//! 1. hold the thread parked (`park::hold_parked`: a waker meanwhile leaves its token and the
+//!    hold's end schedules it; see `rt/park.rs`, "Holding a parked thread"); a thread that is
+//!    running or queued is not held and its stack not taken: a queued one may be switched into by
+//!    any worker at any moment, and guarding that would cost every switch a check;
+//! 2. check that its saved stack pointer lies inside its stack mapping, with room for the frame
+//!    `switch` saved there; else take nothing;
+//! 3. call the unwinder through `sys::unwind`'s stub, whose CFI makes the parked context its
+//!    caller: the walk reads the parked frames (never writes them) and stops at the green thread's
+//!    entry trampoline; only the return addresses past the stub are kept, at most [`MAX_FRAMES`];
+//! 4. end the hold. The hold lasts one walk: a few µs for a typical stack (`tests/dump_stacks.rs`
+//!    measures what a concurrent dump loop costs a ping-pong pair).
+//!
+//! **Symbolising** happens after every hold has ended, so it never delays a thread: equal address
+//! lists share one [`Stack`] (10,000 threads parked in the same place are one stack), and each
+//! distinct address is resolved once per dump, by the `backtrace` crate (gimli's DWARF reader,
+//! the code std's own `Backtrace` vendors), which also keeps the parsed debug info between dumps.
+//! An address it cannot name (no debug info, stripped binary) is still listed, by address.
+//!
+//! The calling green thread itself is running while it dumps: its stack is not taken either.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::rt::park;
+use crate::rt::sys::unwind;
+use crate::rt::task::Task;
+
+/// The most frames taken from one stack, innermost first: Go prints 100; deep recursion in a
+/// parked thread is rarely worth more, and the cap bounds a dump's time and memory.
+pub(crate) const MAX_FRAMES: usize = 128;
+
+/// One frame of a green thread's [`Stack`]: a function, and where in it the thread is.
+///
+/// A function inlined into its caller is a frame of its own with the caller's `ip`, as in std's
+/// backtraces. Any part can be missing: a binary without debug info has names but no lines; a
+/// stripped one has neither, and the frame shows its address.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{self, ThreadState};
+///
+/// #[inline(never)]
+/// fn waits_here(rx: smarm::sync::mpsc::Receiver<()>) {
+///     rx.recv().unwrap();
+/// }
+///
+/// let (tx, rx) = smarm::sync::mpsc::channel::<()>();
+/// let (pid, h) = smarm::actor::spawn(move || waits_here(rx));
+/// let stack = loop {
+///     let dump = rt::dump();
+///     let me = dump.threads.iter().find(|t| t.pid == pid).unwrap();
+///     match (&me.state, &me.stack) {
+///         (ThreadState::Parked(_), Some(stack)) => break stack.clone(),
+///         _ => smarm::thread::yield_now(),
+///     }
+/// };
+/// # if cfg!(target_arch = "x86_64") {
+/// let frame = stack.frames().iter().find(|f| {
+///     f.name.as_deref().is_some_and(|n| n.ends_with("waits_here"))
+/// });
+/// assert!(frame.is_some(), "{stack}");
+/// # }
+/// tx.send(()).unwrap();
+/// h.join().unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Frame {
+    /// The function, demangled without its hash (`my_crate::server::handle`).
+    pub name: Option<String>,
+    /// Its source file, as the compiler recorded it.
+    pub file: Option<String>,
+    /// The line in `file`.
+    pub line: Option<u32>,
+    /// The return address in this frame (the instruction after the call it waits in).
+    pub ip: usize,
+}
+
+impl fmt::Display for Frame {
+    /// `name` then, indented on the next line, `at file:line` (as std prints a backtrace).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => f.write_str(n)?,
+            None => write!(f, "{:#x}", self.ip)?,
+        }
+        if let Some(file) = &self.file {
+            write!(f, "\n          at {file}")?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A parked green thread's call stack in a [`Dump`](crate::rt::Dump), innermost frame first
+/// (the runtime's park, then what called it, down to the thread's entry).
+///
+/// Cheap to clone: threads parked at the same place share one `Stack`. `Display` prints one
+/// frame per line, each followed by its `at file:line`.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = smarm::sync::mpsc::channel::<()>();
+/// let (pid, h) = smarm::actor::spawn(move || rx.recv().unwrap());
+/// let stack = loop {
+///     let dump = smarm::rt::dump();
+///     match dump.threads.iter().find(|t| t.pid == pid).and_then(|t| t.stack.clone()) {
+///         Some(stack) => break stack,
+///         None => smarm::thread::yield_now(), // not parked yet
+///     }
+/// };
+/// assert!(!stack.frames().is_empty());
+/// println!("{stack}");
+/// tx.send(()).unwrap();
+/// h.join().unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Stack {
+    frames: Arc<[Frame]>,
+}
+
+impl Stack {
+    /// The frames, innermost first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let dump = smarm::rt::dump();
+    /// for t in &dump.threads {
+    ///     if let Some(stack) = &t.stack {
+    ///         let innermost = stack.frames().first().and_then(|f| f.name.as_deref());
+    ///         println!("{} is in {innermost:?}", t.pid);
+    ///     }
+    /// }
+    /// ```
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+}
+
+impl fmt::Display for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, frame) in self.frames.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{frame}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Takes the stacks of one dump: raw addresses first (under each thread's hold), then
+/// [`finish`](Taker::finish) symbolises every distinct stack once.
+#[derive(Default)]
+pub(crate) struct Taker {
+    /// Each distinct address list, numbered in order of discovery.
+    distinct: HashMap<Box<[usize]>, usize>,
+    lists: Vec<Box<[usize]>>,
+    /// Reused for every walk.
+    buf: Vec<usize>,
+}
+
+/// A taken stack, to be turned into a [`Stack`] by [`Taker::finish`].
+#[derive(Clone, Copy)]
+pub(crate) struct Taken(usize);
+
+impl Taker {
+    /// Holds `task` if it is parked and walks its stack (steps 1-4 above); `None` if it is not
+    /// parked (running, queued, or held by another dump) or its stack cannot be walked. `f` runs
+    /// during the hold, so that what the caller reads there (the wait reason) agrees with it.
+    pub(crate) fn take(&mut self, task: &Task, f: impl FnOnce()) -> Option<Taken> {
+        let held = park::hold_parked(task)?;
+        f();
+        let walked = walk(held.task(), &mut self.buf);
+        drop(held);
+        if !walked || self.buf.is_empty() {
+            return None;
+        }
+        let next = self.lists.len();
+        let n = match self.distinct.entry(self.buf.as_slice().into()) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                self.lists.push(e.key().clone());
+                e.insert(next);
+                next
+            }
+        };
+        Some(Taken(n))
+    }
+
+    /// Symbolises each distinct stack (each distinct address once) and returns them, to be
+    /// indexed by the [`Taken`]s handed out.
+    pub(crate) fn finish(self) -> Stacks {
+        let _quiet = crate::NoPreempt::new(); // the symboliser's lock is a std Mutex
+        let mut names: HashMap<usize, Vec<Frame>> = HashMap::new();
+        let stacks = self
+            .lists
+            .iter()
+            .map(|ips| {
+                let mut frames = Vec::with_capacity(ips.len());
+                for &ip in ips.iter() {
+                    frames.extend_from_slice(names.entry(ip).or_insert_with(|| resolve(ip)));
+                }
+                Stack {
+                    frames: frames.into(),
+                }
+            })
+            .collect();
+        Stacks(stacks)
+    }
+}
+
+/// The symbolised stacks of one dump.
+pub(crate) struct Stacks(Vec<Stack>);
+
+impl Stacks {
+    pub(crate) fn get(&self, t: Taken) -> Stack {
+        self.0[t.0].clone()
+    }
+}
+
+/// Step 2 and 3: the return addresses of the held thread's frames into `buf`; `false` if its
+/// saved stack pointer is not inside its stack or the walk did not reach it.
+fn walk(task: &Task, buf: &mut Vec<usize>) -> bool {
+    buf.clear();
+    let Some(g) = task.green.as_ref() else {
+        return false;
+    };
+    // SAFETY: the task is held parked (`park::hold_parked` succeeded, and the hold outlives this
+    // call), so nobody runs or finalises it: `ctx` and `stack` are not written meanwhile, and the
+    // hold's acquire saw the worker's writes of them (made before it completed the park).
+    let (sp, bounds) = unsafe {
+        let stack = (*g.stack.get()).as_ref();
+        (
+            *g.ctx.get(),
+            stack.map(|s| (s.limit() as usize, s.top() as usize)),
+        )
+    };
+    let Some((low, top)) = bounds else {
+        return false;
+    };
+    if unwind::SAVED_FRAME == 0
+        || sp % 16 != 0
+        || sp < low
+        || sp
+            .checked_add(unwind::SAVED_FRAME)
+            .is_none_or(|end| end > top)
+    {
+        return false;
+    }
+    let stub = unwind::stub_address();
+    let mut past_stub = false;
+    // A green dumper is not switched out while the thread is held (its wake-up would wait).
+    let _quiet = crate::NoPreempt::new();
+    // SAFETY: `sp` was written by `switch` for a context that stays suspended, with its stack
+    // mapped, until the hold ends after this returns; it lies inside that stack with the saved
+    // frame above it (checked just above).
+    let reached = unsafe {
+        unwind::with_suspended_caller(sp, || {
+            backtrace::trace(|frame| {
+                let ip = frame.ip() as usize;
+                if past_stub {
+                    // Past the entry trampoline (`.cfi_undefined rip`) libgcc reports one last
+                    // frame with a null return address: the end.
+                    if ip == 0 {
+                        return false;
+                    }
+                    buf.push(ip);
+                    return buf.len() < MAX_FRAMES;
+                }
+                // The walker's own frames, up to and including the stub's (the cheap range test
+                // first; the enclosing function's lookup confirms it).
+                if ip.wrapping_sub(stub) < 64 && frame.symbol_address() as usize == stub {
+                    past_stub = true;
+                }
+                true
+            });
+            past_stub
+        })
+    };
+    reached == Some(true)
+}
+
+/// The frames (one per inlined function, innermost first) at return address `ip`.
+fn resolve(ip: usize) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
+        frames.push(Frame {
+            name: sym.name().map(|n| format!("{n:#}")),
+            file: sym.filename().map(|p| p.display().to_string()),
+            line: sym.lineno(),
+            ip,
+        });
+    });
+    if frames.is_empty() {
+        frames.push(Frame {
+            name: None,
+            file: None,
+            line: None,
+            ip,
+        });
+    }
+    frames
+}
