@@ -35,6 +35,11 @@ use crate::rt::task::Task;
 /// parked thread is rarely worth more, and the cap bounds a dump's time and memory.
 pub(crate) const MAX_FRAMES: usize = 128;
 
+/// The runtime's frame that calls a green thread's closure (`sched::spawn_placed`'s
+/// `run_closure`): the frames outside it are cut from dumped stacks. `tests/dump_stacks.rs`
+/// checks that a stack ends there, so a rename is caught.
+const ENTRY_FRAME: &str = "smarm::rt::sched::spawn_placed::run_closure";
+
 /// One frame of a green thread's [`Stack`]: a function, and where in it the thread is.
 ///
 /// A function inlined into its caller is a frame of its own with the caller's `ip`, as in std's
@@ -100,8 +105,10 @@ impl fmt::Display for Frame {
     }
 }
 
-/// A parked green thread's call stack in a [`Dump`](crate::rt::Dump), innermost frame first
-/// (the runtime's park, then what called it, down to the thread's entry).
+/// A parked green thread's call stack in a [`Dump`](crate::rt::Dump), innermost frame first:
+/// the runtime's park, then what called it, down to the closure the thread was spawned with and
+/// the runtime's call of it (the entry frames below are left out, as Go's dump leaves out
+/// `goexit`).
 ///
 /// Cheap to clone: threads parked at the same place share one `Stack`. `Display` prints one
 /// frame per line, each followed by its `at file:line`.
@@ -210,6 +217,18 @@ impl Taker {
                 let mut frames = Vec::with_capacity(ips.len());
                 for &ip in ips.iter() {
                     frames.extend_from_slice(names.entry(ip).or_insert_with(|| resolve(ip)));
+                }
+                // Below the runtime's call of the thread's closure lie only its entry frames
+                // (`catch_unwind`, the trampoline): cut them, as Go's dump ends at the goroutine's
+                // function. The call itself stays: without debug info the closure is inlined
+                // there and has no frame of its own.
+                let entry = frames.iter().position(|f| {
+                    f.name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with(ENTRY_FRAME))
+                });
+                if let Some(i) = entry {
+                    frames.truncate(i + 1);
                 }
                 Stack {
                     frames: frames.into(),
