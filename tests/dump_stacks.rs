@@ -217,6 +217,13 @@ fn ten_thousand_parked_threads_dumped_with_stacks() {
     }
 }
 
+#[inline(never)]
+fn dumps_from_here(pids: &[Pid]) -> Dump {
+    let dump = rt::dump();
+    check_stacks(&dump, pids);
+    dump
+}
+
 #[test]
 fn dump_from_a_green_thread_and_from_an_os_thread() {
     let _s = serial();
@@ -233,17 +240,15 @@ fn dump_from_a_green_thread_and_from_an_os_thread() {
     std::thread::spawn(move || check_stacks(&rt::dump(), &p))
         .join()
         .unwrap();
-    // From inside a green thread: the others' stacks, and its own line says running.
+    // From inside a green thread: the others' stacks, and its own, running, from its call.
     let p = pids.clone();
-    let (me, h) = smarm::actor::spawn(move || {
-        let dump = rt::dump();
-        check_stacks(&dump, &p);
-        dump
-    });
+    let (me, h) = smarm::actor::spawn(move || dumps_from_here(&p));
     let dump = h.join().unwrap();
     let mine = dump.threads.iter().find(|t| t.pid == me).unwrap();
     assert_eq!(mine.state, ThreadState::Running);
-    assert!(mine.stack.is_none());
+    let own = mine.stack.as_ref().expect("the caller's own stack");
+    let first = own.frames()[0].name.as_deref().unwrap_or("");
+    assert!(first.ends_with("dumps_from_here"), "{own}");
     // From the test's thread too.
     check_stacks(&rt::dump(), &pids);
     drop(senders);

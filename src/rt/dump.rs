@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -104,9 +105,10 @@ pub struct ThreadInfo {
     pub name: Option<String>,
     /// What it was doing.
     pub state: ThreadState,
-    /// Its call stack, innermost frame first, if it was parked and the dump took stacks
-    /// ([`dump`] does, [`dump_states`] does not). `None` for a running or runnable thread, and
-    /// where stacks cannot be walked (only x86-64 has the unwinding stub).
+    /// Its call stack, innermost frame first, if it was parked (or is the thread that called
+    /// [`dump`]) and the dump took stacks ([`dump`] does, [`dump_states`] does not). `None` for
+    /// other running threads and for runnable ones, and where parked stacks cannot be walked
+    /// (only x86-64 has the unwinding stub).
     pub stack: Option<Stack>,
 }
 
@@ -226,6 +228,7 @@ impl fmt::Display for Dump {
 /// tx.send(()).unwrap();
 /// h.join().unwrap();
 /// ```
+#[inline(never)] // its frame bounds the caller's own stack in the dump (`Taker::take_own`)
 pub fn dump() -> Dump {
     collect(true)
 }
@@ -257,13 +260,17 @@ fn collect(stacks: bool) -> Dump {
     let mut threads = Vec::new();
     let mut taken: Vec<Option<Taken>> = Vec::new();
     let mut taker = Taker::default();
+    let me = crate::rt::sched::current_task();
     pid::for_each_live(|pid, task| {
         let mut state = None;
-        let stack = if stacks {
+        let stack = if !stacks {
+            None
+        } else if me == Some(Arc::as_ptr(&task)) {
+            // The caller: running, with its own stack from where it called `dump`.
+            taker.take_own(dump as fn() -> Dump as usize)
+        } else {
             // Held parked: its reason is read in the state the stack is taken in.
             taker.take(&task, || state = Some(parked_state(&task)))
-        } else {
-            None
         };
         let state = state.unwrap_or_else(|| state_of(&task));
         threads.push(ThreadInfo {

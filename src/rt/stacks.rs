@@ -20,7 +20,8 @@
 //! the code std's own `Backtrace` vendors), which also keeps the parsed debug info between dumps.
 //! An address it cannot name (no debug info, stripped binary) is still listed, by address.
 //!
-//! The calling green thread itself is running while it dumps: its stack is not taken either.
+//! The calling green thread is running while it dumps: its own stack is taken by an ordinary
+//! backtrace from inside the dump, as Go's dump shows the goroutine that asked for it.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -190,7 +191,37 @@ impl Taker {
         f();
         let walked = walk(held.task(), &mut self.buf);
         drop(held);
-        if !walked || self.buf.is_empty() {
+        if !walked {
+            return None;
+        }
+        self.intern()
+    }
+
+    /// The calling green thread's own stack (it is running: nothing to hold), from the caller of
+    /// `boundary` outwards: `boundary` is the entry address of the dump function it called, whose
+    /// frame and those inside it are the dump's own.
+    pub(crate) fn take_own(&mut self, boundary: usize) -> Option<Taken> {
+        self.buf.clear();
+        let mut past = false;
+        let buf = &mut self.buf;
+        backtrace::trace(|frame| {
+            let ip = frame.ip() as usize;
+            if past {
+                if ip == 0 {
+                    return false;
+                }
+                buf.push(ip);
+                return buf.len() < MAX_FRAMES;
+            }
+            past = frame.symbol_address() as usize == boundary;
+            true
+        });
+        self.intern()
+    }
+
+    /// The number of the address list in `buf` (a new one if it is the first of its kind).
+    fn intern(&mut self) -> Option<Taken> {
+        if self.buf.is_empty() {
             return None;
         }
         let next = self.lists.len();
@@ -292,6 +323,13 @@ fn walk(task: &Task, buf: &mut Vec<usize>) -> bool {
                     // Past the entry trampoline (`.cfi_undefined rip`) libgcc reports one last
                     // frame with a null return address: the end.
                     if ip == 0 {
+                        return false;
+                    }
+                    // Every frame of the parked thread lies between its saved sp and its top;
+                    // a frame outside (bad unwind info, code that switched stacks) ends the walk
+                    // before the unwinder reads on from there.
+                    let cfa = frame.sp() as usize;
+                    if cfa < sp || cfa > top {
                         return false;
                     }
                     buf.push(ip);
