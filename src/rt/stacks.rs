@@ -24,7 +24,6 @@
 //! backtrace from inside the dump, as Go's dump shows the goroutine that asked for it.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Arc;
 
@@ -187,6 +186,9 @@ impl Taker {
     /// parked (running, queued, or held by another dump) or its stack cannot be walked. `f` runs
     /// during the hold, so that what the caller reads there (the wait reason) agrees with it.
     pub(crate) fn take(&mut self, task: &Task, f: impl FnOnce()) -> Option<Taken> {
+        // A green dumper is not switched out while it holds a thread (that thread's wake-up
+        // would wait for the dumper's next turn).
+        let _quiet = crate::NoPreempt::new();
         let held = park::hold_parked(task)?;
         f();
         let walked = walk(held.task(), &mut self.buf);
@@ -204,6 +206,7 @@ impl Taker {
         self.buf.clear();
         let mut past = false;
         let buf = &mut self.buf;
+        let _quiet = crate::NoPreempt::new(); // the unwinder's lock is a std Mutex
         backtrace::trace(|frame| {
             let ip = frame.ip() as usize;
             if past {
@@ -224,15 +227,13 @@ impl Taker {
         if self.buf.is_empty() {
             return None;
         }
-        let next = self.lists.len();
-        let n = match self.distinct.entry(self.buf.as_slice().into()) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
-                self.lists.push(e.key().clone());
-                e.insert(next);
-                next
-            }
-        };
+        if let Some(&n) = self.distinct.get(self.buf.as_slice()) {
+            return Some(Taken(n)); // the common case: no allocation
+        }
+        let n = self.lists.len();
+        let list: Box<[usize]> = self.buf.as_slice().into();
+        self.lists.push(list.clone());
+        self.distinct.insert(list, n);
         Some(Taken(n))
     }
 
@@ -310,8 +311,6 @@ fn walk(task: &Task, buf: &mut Vec<usize>) -> bool {
     }
     let stub = unwind::stub_address();
     let mut past_stub = false;
-    // A green dumper is not switched out while the thread is held (its wake-up would wait).
-    let _quiet = crate::NoPreempt::new();
     // SAFETY: `sp` was written by `switch` for a context that stays suspended, with its stack
     // mapped, until the hold ends after this returns; it lies inside that stack with the saved
     // frame above it (checked just above).
