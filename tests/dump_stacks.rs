@@ -257,6 +257,22 @@ fn dump_from_a_green_thread_and_from_an_os_thread() {
     }
 }
 
+/// A parked thread's stack, taken while it stayed parked, is whole: it starts in the runtime's
+/// park and ends at the runtime's call of the thread's closure. A walk of a stack that its thread
+/// rewrites meanwhile (a broken hold) reads a torn chain of return addresses and ends early.
+fn assert_whole(stack: &Stack) {
+    let frames = stack.frames();
+    let name = |f: &rt::Frame| f.name.clone().unwrap_or_default();
+    assert!(
+        frames.iter().take(4).any(|f| name(f).contains("park")),
+        "a parked stack without the park:\n{stack}"
+    );
+    assert!(
+        name(&frames[frames.len() - 1]).starts_with("smarm::rt::sched::spawn_placed::run_closure"),
+        "a parked stack that does not reach the thread's entry:\n{stack}"
+    );
+}
+
 /// Threads that park and wake all the time (ping-pong pairs, `sleep(0)`, `park_timeout` with
 /// short timeouts, a contended mutex) while an OS thread and a green thread dump in a loop: no
 /// crash, no lost wake-up (every thread finishes its count), no doubled one (counts are exact).
@@ -264,7 +280,7 @@ fn dump_from_a_green_thread_and_from_an_os_thread() {
 fn dumping_while_threads_park_and_wake_loses_nothing() {
     let _s = serial();
     const PAIRS: usize = 8;
-    const ROUNDS: usize = 2_000;
+    const ROUNDS: usize = 4_000;
     const SLEEPERS: usize = 8;
     const LOCKERS: usize = 8;
     const LOCKS: usize = 500;
@@ -338,8 +354,9 @@ fn dumping_while_threads_park_and_wake_loses_nothing() {
             while !stop.load(SeqCst) {
                 let d = rt::dump();
                 for t in &d.threads {
-                    if t.stack.is_some() {
+                    if let Some(stack) = &t.stack {
                         assert!(matches!(t.state, ThreadState::Parked(_)), "{}", t.state);
+                        assert_whole(stack);
                         seen.fetch_add(1, SeqCst);
                     }
                 }
@@ -350,8 +367,14 @@ fn dumping_while_threads_park_and_wake_loses_nothing() {
     let green_dumper = {
         let (stop, dumps) = (stop.clone(), dumps.clone());
         smarm::thread::spawn(move || {
+            let me = smarm::actor::self_pid();
             while !stop.load(SeqCst) {
-                let _ = rt::dump().to_string();
+                let d = rt::dump();
+                let others = d.threads.iter().filter(|t| Some(t.pid) != me);
+                others
+                    .filter_map(|t| t.stack.as_ref())
+                    .for_each(assert_whole);
+                let _ = d.to_string();
                 dumps.fetch_add(1, SeqCst);
                 smarm::thread::yield_now();
             }

@@ -49,7 +49,9 @@
 //!    returns and the thread stays parked. A woken thread consumes its token as after any park.
 //!
 //! So a wake during a hold is delayed by the hold (one stack walk, a few µs), never lost, never
-//! doubled; the loom model `sched/park_loom.rs` checks it (`loom_hold_vs_unpark`, `loom_hold_vs_timeout`).
+//! doubled; the loom models in `sched/park_loom.rs` check it (`loom_hold_vs_unpark`,
+//! `loom_hold_vs_timeout`). Only green threads are held: an OS thread's park (`park_os`) never
+//! sees HELD.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -331,8 +333,10 @@ impl Held<'_> {
     }
 }
 
-/// Holds `task` if it is parked (step 1 above); `None` if it is running, queued, or held already.
+/// Holds `task` if it is a parked green thread (step 1 above); `None` if it is running, queued,
+/// held already, or an OS thread.
 pub(crate) fn hold_parked(task: &Task) -> Option<Held<'_>> {
+    task.green.as_ref()?;
     let mut s = task.state.load(Acquire);
     loop {
         let mode = s & MODE_MASK;
