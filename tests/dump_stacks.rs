@@ -149,10 +149,7 @@ fn parked_threads_show_their_function_file_and_line() {
     let name = |f: &rt::Frame| f.name.clone().unwrap_or_default();
     let frames = stack.frames();
     let last = name(&frames[frames.len() - 1]);
-    assert!(
-        last.starts_with("smarm::rt::sched::spawn_placed::run_closure"),
-        "{stack}"
-    );
+    assert!(last.contains("run_closure"), "{stack}");
     if cfg!(debug_assertions) {
         let closure = name(&frames[frames.len() - 2]);
         assert!(
@@ -268,7 +265,7 @@ fn assert_whole(stack: &Stack) {
         "a parked stack without the park:\n{stack}"
     );
     assert!(
-        name(&frames[frames.len() - 1]).starts_with("smarm::rt::sched::spawn_placed::run_closure"),
+        name(&frames[frames.len() - 1]).contains("run_closure"),
         "a parked stack that does not reach the thread's entry:\n{stack}"
     );
 }

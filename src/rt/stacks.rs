@@ -40,6 +40,20 @@ pub(crate) const MAX_FRAMES: usize = 128;
 /// checks that a stack ends there, so a rename is caught.
 const ENTRY_FRAME: &str = "smarm::rt::sched::spawn_placed::run_closure";
 
+/// Whether `f` is [`ENTRY_FRAME`]: by its path (from the symbol table, or full debug info), or
+/// by its bare name and file, which is all `debug = "line-tables-only"` records for a function
+/// (`run_closure<my_crate::main::{closure_env#0}, ()>` at `.../src/rt/sched/mod.rs`).
+fn is_entry(f: &Frame) -> bool {
+    let Some(name) = f.name.as_deref() else {
+        return false;
+    };
+    name.starts_with(ENTRY_FRAME)
+        || (name.starts_with("run_closure")
+            && f.file
+                .as_deref()
+                .is_some_and(|p| std::path::Path::new(p).ends_with("src/rt/sched/mod.rs")))
+}
+
 /// One frame of a green thread's [`Stack`]: a function, and where in it the thread is.
 ///
 /// A function inlined into its caller is a frame of its own with the caller's `ip`, as in std's
@@ -254,11 +268,7 @@ impl Taker {
                 // (`catch_unwind`, the trampoline): cut them, as Go's dump ends at the goroutine's
                 // function. The call itself stays: without debug info the closure is inlined
                 // there and has no frame of its own.
-                let entry = frames.iter().position(|f| {
-                    f.name
-                        .as_deref()
-                        .is_some_and(|n| n.starts_with(ENTRY_FRAME))
-                });
+                let entry = frames.iter().position(is_entry);
                 if let Some(i) = entry {
                     frames.truncate(i + 1);
                 }

@@ -28,9 +28,10 @@
 //! memory while it walks; nothing here ever resumes the context or writes its stack.
 //!
 //! The stub runs on the caller's own stack (it needs no stack of its own: only the unwinder's
-//! *view* of its caller changes), and the CFI lie holds only at the one instruction the unwinder
-//! asks about, the return address of the stub's `call`; around it the stub's CFI tells the truth,
-//! so a profiler interrupting the stub elsewhere still walks correctly.
+//! *view* of its caller changes). The borrowed caller is in force only from the stub's `push` to
+//! its `call` (two instructions, and the return address the unwinder looks up); before and after,
+//! the stub's CFI describes its real caller, so it returns and unwinds like any function. A
+//! profiler's sample inside that window walks the suspended stack too: harmless, it only reads.
 //!
 //! **Other architectures.** The layout is x86-64's. Elsewhere [`with_suspended_caller`] returns
 //! `None` without calling the closure, and the dump says that stacks are not available: a port
