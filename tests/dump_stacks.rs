@@ -179,6 +179,53 @@ fn parked_threads_show_their_function_file_and_line() {
     }
 }
 
+/// `kill -QUIT` prints the dump with each parked thread's frames under its line, Go-style (in a
+/// child process: the handler is process-wide).
+#[test]
+fn sigquit_prints_the_stacks() {
+    if std::env::var("SMARM_CHILD").as_deref() == Ok("sigquit-stacks") {
+        rt::install_dump_on_sigquit().unwrap();
+        let (tx, rx) = mpsc::channel::<()>();
+        let (pid, h) = smarm::actor::Builder::new()
+            .name("quit-stack".into())
+            .spawn(move || parked_in_distinctive_fn(rx))
+            .unwrap();
+        wait_parked(&[pid]);
+        // SAFETY: raising a signal whose handler we installed above.
+        unsafe { libc::raise(libc::SIGQUIT) };
+        // The helper thread prints (reading the debug info first); give it time on a loaded
+        // machine.
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(tx);
+        h.join().unwrap();
+        println!("still alive");
+        return;
+    }
+    let _s = serial();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "sigquit_prints_the_stacks",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SMARM_CHILD", "sigquit-stacks")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("still alive"), "{stdout}");
+    let at = stderr
+        .find("'quit-stack': parked on channel:\n")
+        .unwrap_or_else(|| panic!("no stack for the thread:\n{stderr}"));
+    let block = &stderr[at..stderr[at..].find("\n\n").map_or(stderr.len(), |e| at + e)];
+    assert!(
+        block.contains("      dump_stacks::parked_in_distinctive_fn\n"),
+        "{block}"
+    );
+}
+
 #[test]
 fn ten_thousand_parked_threads_dumped_with_stacks() {
     let _s = serial();
