@@ -171,6 +171,7 @@ fn threads_in_process() -> Option<usize> {
         .ok()
 }
 
+/// The report, with every thread's stack (all are parked), as Go prints its goroutines'.
 fn report(shared: &Shared) {
     let mut dump = crate::rt::dump();
     dump.stats = Some(crate::rt::stats::snapshot(shared));

@@ -7,6 +7,12 @@
 //! not one atomic snapshot — a thread may change state while the dump walks — but each line is a
 //! state the thread really was in, which is what a dump is for.
 //!
+//! **Stacks.** [`dump`] also takes each parked thread's call stack (`rt/stacks.rs`): it holds the
+//! thread parked for the length of one stack walk, reading its reason and its frames in that one
+//! state, and symbolises afterwards, each distinct stack once. Running and runnable threads have
+//! no stack in the dump: a runnable one may be switched into at any moment, and stopping that
+//! would cost every switch a check. [`dump_states`] is the dump without stacks, for polling.
+//!
 //! **SIGQUIT.** [`install_dump_on_sigquit`] starts one helper OS thread blocked on a pipe and
 //! installs a handler that only writes a byte to that pipe (`write` is async-signal-safe;
 //! formatting and locking are not). The helper wakes, builds the dump and prints it on stderr.
@@ -14,13 +20,15 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::rt::Pid;
 use crate::rt::park::{MODE_MASK, WAIT_RUNNING, WaitReason};
 use crate::rt::pid;
-use crate::rt::task::ThreadId;
+use crate::rt::stacks::{Stack, Taken, Taker};
+use crate::rt::task::{Task, ThreadId};
 
 /// What a green thread was doing when the dump saw it.
 ///
@@ -97,6 +105,11 @@ pub struct ThreadInfo {
     pub name: Option<String>,
     /// What it was doing.
     pub state: ThreadState,
+    /// Its call stack, innermost frame first, if it was parked (or is the thread that called
+    /// [`dump`]) and the dump took stacks ([`dump`] does, [`dump_states`] does not). `None` for
+    /// other running threads and for runnable ones, and where parked stacks cannot be walked
+    /// (only x86-64 has the unwinding stub).
+    pub stack: Option<Stack>,
 }
 
 /// Every live green thread of the process, from [`dump`]. `Display` prints one line per thread.
@@ -129,6 +142,8 @@ pub struct Dump {
     /// has started): among them workers vs carriers, hand-offs and preemptions. `None` from a
     /// plain OS thread before the global runtime starts (a dump never starts it).
     pub stats: Option<crate::rt::Stats>,
+    /// Whether stacks were taken: `Display` then says which threads have none and why.
+    stacks: bool,
 }
 
 impl fmt::Display for Dump {
@@ -150,7 +165,7 @@ impl fmt::Display for Dump {
             }
         }
         for t in &self.threads {
-            writeln!(
+            write!(
                 f,
                 "  {} #{} '{}': {}",
                 t.pid,
@@ -158,13 +173,33 @@ impl fmt::Display for Dump {
                 t.name.as_deref().unwrap_or("<unnamed>"),
                 t.state
             )?;
+            match &t.stack {
+                // Go's layout: the thread's line, then its frames, then a blank line.
+                Some(stack) => {
+                    f.write_str(":\n")?;
+                    for frame in stack.frames() {
+                        writeln!(f, "      {frame}")?;
+                    }
+                    f.write_str("\n")?;
+                }
+                None if self.stacks && t.state != ThreadState::Running => {
+                    writeln!(f, " (stack not taken)")?
+                }
+                None => f.write_str("\n")?,
+            }
         }
         Ok(())
     }
 }
 
-/// Lists every live green thread of the process with its Pid, id, name, and state — for a
-/// parked thread, what it waits on.
+/// Lists every live green thread of the process with its Pid, id, name, state — for a parked
+/// thread, what it waits on — and each parked thread's call stack, Go-style.
+///
+/// Taking a stack holds its thread parked for one stack walk (a wake-up meanwhile is delayed by
+/// that long, never lost), and symbolises afterwards, each distinct stack once: a dump of 10,000
+/// parked threads takes about 20 ms here in release (`tests/dump_stacks.rs`, `measure_dump_10k`).
+/// [`dump_states`] skips the stacks (0.5 ms for those 10,000), for code that polls. File and line
+/// need the program's debug info; without it frames have names only.
 ///
 /// # Examples
 ///
@@ -176,7 +211,7 @@ impl fmt::Display for Dump {
 ///     .spawn(move || rx.recv().unwrap())
 ///     .unwrap();
 /// let parked_on_channel = || {
-///     rt::dump().threads.iter().any(|t| {
+///     rt::dump_states().threads.iter().any(|t| {
 ///         t.name.as_deref() == Some("waiter")
 ///             && t.state == ThreadState::Parked(WaitReason::Channel)
 ///     })
@@ -184,32 +219,96 @@ impl fmt::Display for Dump {
 /// while !parked_on_channel() {
 ///     smarm::thread::yield_now();
 /// }
+/// // "smarm: N live green threads", then each thread's line and its frames:
+/// //   <0.3.1> #4 'waiter': parked on channel:
+/// //       smarm::rt::sched::switch_out
+/// //           at src/rt/sched/mod.rs:942
+/// //       ...
 /// println!("{}", rt::dump());
 /// tx.send(()).unwrap();
 /// h.join().unwrap();
 /// ```
+#[inline(never)] // its frame bounds the caller's own stack in the dump (`Taker::take_own`)
 pub fn dump() -> Dump {
+    collect(true)
+}
+
+/// [`dump`] without the stacks: every live green thread's Pid, id, name and state, a few
+/// relaxed loads per thread. Never holds a thread, so it suits polling loops.
+///
+/// # Examples
+///
+/// ```
+/// use smarm::rt::{self, ThreadState, WaitReason};
+/// let (tx, rx) = smarm::sync::mpsc::channel::<()>();
+/// let (pid, h) = smarm::actor::spawn(move || rx.recv().unwrap());
+/// // Wait until it is parked on its channel.
+/// while !rt::dump_states().threads.iter().any(|t| {
+///     t.pid == pid && t.state == ThreadState::Parked(WaitReason::Channel)
+/// }) {
+///     smarm::thread::yield_now();
+/// }
+/// assert!(rt::dump_states().threads.iter().all(|t| t.stack.is_none()));
+/// tx.send(()).unwrap();
+/// h.join().unwrap();
+/// ```
+pub fn dump_states() -> Dump {
+    collect(false)
+}
+
+fn collect(stacks: bool) -> Dump {
     let mut threads = Vec::new();
+    let mut taken: Vec<Option<Taken>> = Vec::new();
+    let mut taker = Taker::default();
+    let me = crate::rt::sched::current_task();
     pid::for_each_live(|pid, task| {
-        let state = task.state.load(Relaxed);
-        let wait = task.wait.load(Relaxed);
-        let state = if state & MODE_MASK != 0 {
-            ThreadState::Parked(WaitReason::from_u8(wait).unwrap_or(WaitReason::Other))
-        } else if wait == WAIT_RUNNING {
-            ThreadState::Running
+        let mut state = None;
+        let stack = if !stacks {
+            None
+        } else if me == Some(Arc::as_ptr(&task)) {
+            // The caller: running, with its own stack from where it called `dump`.
+            taker.take_own(dump as fn() -> Dump as usize)
         } else {
-            ThreadState::Runnable
+            // Held parked: its reason is read in the state the stack is taken in.
+            taker.take(&task, || state = Some(parked_state(&task)))
         };
+        let state = state.unwrap_or_else(|| state_of(&task));
         threads.push(ThreadInfo {
             pid,
             id: task.id,
             name: task.name.as_deref().map(String::from),
             state,
+            stack: None,
         });
+        taken.push(stack);
     });
+    if stacks {
+        let symbols = taker.finish();
+        for (t, s) in threads.iter_mut().zip(taken) {
+            t.stack = s.map(|s| symbols.get(s));
+        }
+    }
     Dump {
         threads,
         stats: crate::rt::stats::current_if_started(),
+        stacks,
+    }
+}
+
+fn parked_state(task: &Task) -> ThreadState {
+    let wait = task.wait.load(Relaxed);
+    ThreadState::Parked(WaitReason::from_u8(wait).unwrap_or(WaitReason::Other))
+}
+
+fn state_of(task: &Task) -> ThreadState {
+    let state = task.state.load(Relaxed);
+    let wait = task.wait.load(Relaxed);
+    if state & MODE_MASK != 0 {
+        parked_state(task)
+    } else if wait == WAIT_RUNNING {
+        ThreadState::Running
+    } else {
+        ThreadState::Runnable
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) mod pid;
 pub mod preempt;
 pub(crate) mod reactor;
 pub(crate) mod sched;
+pub(crate) mod stacks;
 pub(crate) mod stats;
 pub(crate) mod sys;
 pub(crate) mod task;
@@ -30,10 +31,11 @@ pub(crate) mod watch;
 
 pub use blocking::block_on_io;
 pub use config::{Config, OnDeadlock};
-pub use dump::{Dump, ThreadInfo, ThreadState, dump, install_dump_on_sigquit};
+pub use dump::{Dump, ThreadInfo, ThreadState, dump, dump_states, install_dump_on_sigquit};
 pub use park::WaitReason;
 pub use pid::Pid;
 pub use reactor::{wait_readable, wait_writable};
+pub use stacks::{Frame, Stack};
 pub use stats::{HandOff, Stats, WorkerStats, stats};
 
 /// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once

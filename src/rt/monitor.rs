@@ -646,10 +646,12 @@ enum Target {
 }
 
 /// The carrier bound is reached: say so once, with the dump, as Go reports hitting its thread
-/// limit (Go aborts; smarm keeps going, the stuck work waits).
+/// limit (Go aborts; smarm keeps going, the stuck work waits). The dump without stacks: the
+/// monitor must stay prompt for the hand-offs to come, and symbolising stacks the first time
+/// reads the program's debug info (`rt::dump()` or SIGQUIT give them, on the caller's time).
 fn report_bound(shared: &Shared) {
     let live = lock(&shared.monitor.carriers).live;
-    let mut dump = crate::rt::dump();
+    let mut dump = crate::rt::dump_states();
     dump.stats = Some(crate::rt::stats::snapshot(shared));
     eprintln!(
         "smarm: a carrier is stuck in a blocking call and no carrier is left to take its worker: \

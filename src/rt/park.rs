@@ -8,7 +8,7 @@
 //!   bit 0      USER token      set by Thread::unpark, consumed by thread::park
 //!   bit 1      WAKE token      set by runtime wakers (join, locks, channels), consumed by their waits
 //!   bit 2      TIMEOUT         a timer for the current park epoch fired before the park completed
-//!   bits 3-4   mode            0 running, 1 parked for USER, 2 parked for WAKE
+//!   bits 3-4   mode            0 running, 1 parked for USER, 2 parked for WAKE, 3 HELD
 //!   bit 5      (unused)
 //!   bits 6-31  epoch           bumped by every green park; a timer only acts on its own epoch
 //! ```
@@ -30,6 +30,28 @@
 //! away. A timer that fires while the task is parked in that epoch clears the mode and schedules it;
 //! one that fires before the worker completed the park sets TIMEOUT, which the worker treats like a
 //! token; one from an older epoch does nothing. A task woken by a token cancels its timer.
+//!
+//! **Holding a parked thread (the dump reads its stack).** `rt::dump` unwinds a parked green
+//! thread's stack while the thread is not running; nobody may resume it meanwhile, or the walk
+//! would read frames that are being rewritten. Like Go's `_Gscan` bit, this costs the wake, park
+//! and switch paths nothing: the holder borrows the fourth value of the mode field.
+//! 1. [`hold_parked`] CASes mode 1 or 2 (parked) to 3 (HELD), remembering which it was. It fails
+//!    on any other mode: a running or queued thread (mode 0) is not held, nor one another dump
+//!    holds. Its acquire pairs with `Worker::complete_park`'s release, so the context the switch
+//!    saved (the stack the dump reads) is visible, as it is to a waker.
+//! 2. A waker meanwhile finds mode ≠ its kind's mode, exactly as if the thread were still
+//!    running: `unpark` leaves its token and schedules nothing. A timer of the current epoch
+//!    sets TIMEOUT instead of waking (`worker::fire_timeout` treats HELD as not parked). No
+//!    waker spins or waits: the wake-up is handed to the holder, as step 3 says.
+//! 3. Dropping the [`Held`] CASes mode 3 back, as `Worker::complete_park` completes a park: if
+//!    the remembered kind's token or TIMEOUT arrived meanwhile, mode becomes 0 and the holder
+//!    schedules the thread ([`wake_parked`], what the waker would have done); else the old mode
+//!    returns and the thread stays parked. A woken thread consumes its token as after any park.
+//!
+//! So a wake during a hold is delayed by the hold (one stack walk, a few µs), never lost, never
+//! doubled; the loom models in `sched/park_loom.rs` check it (`loom_hold_vs_unpark`,
+//! `loom_hold_vs_timeout`). Only green threads are held: an OS thread's park (`park_os`) never
+//! sees HELD.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -44,6 +66,8 @@ pub(crate) const WAKE_TOKEN: u32 = 2;
 pub(crate) const TIMEOUT: u32 = 4;
 pub(crate) const MODE_SHIFT: u32 = 3;
 pub(crate) const MODE_MASK: u32 = 3 << MODE_SHIFT;
+/// Mode 3: parked, and held by a dump that is reading the stack (see "Holding a parked thread").
+pub(crate) const MODE_HELD: u32 = 3 << MODE_SHIFT;
 pub(crate) const EPOCH_SHIFT: u32 = 6;
 pub(crate) const EPOCH_ONE: u32 = 1 << EPOCH_SHIFT;
 
@@ -290,6 +314,75 @@ fn unpark_inner(task: &Task, kind: WaitKind, to_back: bool) {
                 return;
             }
             Err(actual) => s = actual,
+        }
+    }
+}
+
+/// A parked green thread that stays parked, whatever wakes it, until this is dropped; see "Holding
+/// a parked thread" above.
+pub(crate) struct Held<'a> {
+    task: &'a Task,
+    /// The park mode it had (1 USER or 2 WAKE), restored or completed on drop.
+    mode: u32,
+}
+
+impl Held<'_> {
+    /// The held task.
+    pub(crate) fn task(&self) -> &Task {
+        self.task
+    }
+}
+
+/// Holds `task` if it is a parked green thread (step 1 above); `None` if it is running, queued,
+/// held already, or an OS thread.
+pub(crate) fn hold_parked(task: &Task) -> Option<Held<'_>> {
+    task.green.as_ref()?;
+    let mut s = task.state.load(Acquire);
+    loop {
+        let mode = s & MODE_MASK;
+        if mode == 0 || mode == MODE_HELD {
+            return None;
+        }
+        match task
+            .state
+            .compare_exchange_weak(s, (s & !MODE_MASK) | MODE_HELD, AcqRel, Acquire)
+        {
+            Ok(_) => return Some(Held { task, mode }),
+            Err(actual) => s = actual,
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    /// Step 3: parked again, or scheduled if its wake-up came meanwhile.
+    fn drop(&mut self) {
+        let tok = if self.mode == WaitKind::User.mode() {
+            USER_TOKEN
+        } else {
+            WAKE_TOKEN
+        };
+        let ready = tok | TIMEOUT;
+        let mut s = self.task.state.load(Acquire);
+        loop {
+            debug_assert_eq!(s & MODE_MASK, MODE_HELD);
+            let (new, wake) = if s & ready != 0 {
+                (s & !MODE_MASK, true)
+            } else {
+                ((s & !MODE_MASK) | self.mode, false)
+            };
+            match self
+                .task
+                .state
+                .compare_exchange_weak(s, new, AcqRel, Acquire)
+            {
+                Ok(_) => {
+                    if wake {
+                        wake_parked(self.task, false);
+                    }
+                    return;
+                }
+                Err(actual) => s = actual,
+            }
         }
     }
 }

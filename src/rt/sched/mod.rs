@@ -815,6 +815,7 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
+    /// (`rt/stacks.rs` cuts dumped stacks below this frame, found by its name.)
     unsafe fn run_closure<F: FnOnce() -> T, T: Send>(p: *mut u8) -> ErasedBox {
         // SAFETY: `p` is where `spawn` wrote the `F`; the trampoline calls us once.
         let f = unsafe { (p as *mut F).read() };

@@ -6,13 +6,15 @@
 //! - [`begin_park`]: `sched::park_green` up to the switch (consume a token, else bump the epoch);
 //! - [`complete_park`]: `Worker::complete_park` (after the switch has saved the context);
 //! - [`resume`]: `sched::park_green` after the switch (clear the token and TIMEOUT);
-//! - [`unpark`]: `park::unpark_inner`; [`fire_timeout`]: `worker::fire_timeout`.
+//! - [`unpark`]: `park::unpark_inner`; [`fire_timeout`]: `worker::fire_timeout`;
+//! - [`hold_and_read`]: `park::hold_parked`, the dump's stack walk, and `Held`'s drop.
 //!
 //! What each model checks: the task is scheduled exactly once if it parked and never if it did
 //! not (no lost wake-up, no double run); the context saved before the park is visible to whoever
 //! schedules it and the waker's condition to the woken thread (loom's `UnsafeCell` reports a race
 //! otherwise); a token is consumed exactly once (by this park, or left for the next); a stale
-//! timer never wakes a later park.
+//! timer never wakes a later park; a dump holding the parked task reads its saved context and
+//! stack while no one runs it (a wake-up during the hold is delayed, never lost nor doubled).
 
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
@@ -20,7 +22,7 @@ use loom::sync::atomic::AtomicU32;
 use loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use loom::thread;
 
-use crate::rt::park::{EPOCH_ONE, MODE_MASK, TIMEOUT, WaitKind, epoch};
+use crate::rt::park::{EPOCH_ONE, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind, epoch};
 
 /// The parts of a `Task` the protocol touches.
 struct Model {
@@ -28,6 +30,9 @@ struct Model {
     /// Stands for the saved context: written by the worker before the park completes, read by
     /// whoever schedules the task.
     ctx: UnsafeCell<u32>,
+    /// Stands for the stack's frames: written by the task whenever it runs, read by a dump that
+    /// holds it parked.
+    stack: UnsafeCell<u32>,
     /// Stand for each kind's waker's condition (the data the woken thread re-checks).
     cond: [UnsafeCell<u32>; 2],
     /// How many times the task was put on a run queue.
@@ -39,6 +44,7 @@ impl Model {
         Model {
             state: AtomicU32::new(state),
             ctx: UnsafeCell::new(0),
+            stack: UnsafeCell::new(0),
             cond: [UnsafeCell::new(0), UnsafeCell::new(0)],
             scheduled: AtomicU32::new(0),
         }
@@ -145,7 +151,8 @@ fn fire_timeout(m: &Model, ep: u32) {
         if epoch(s) != ep {
             return;
         }
-        let (new, wake) = if s & MODE_MASK != 0 {
+        let mode = s & MODE_MASK;
+        let (new, wake) = if mode != 0 && mode != MODE_HELD {
             (s & !MODE_MASK, true)
         } else {
             (s | TIMEOUT, false)
@@ -160,6 +167,61 @@ fn fire_timeout(m: &Model, ep: u32) {
             Err(actual) => s = actual,
         }
     }
+}
+
+/// `park::hold_parked`, then the walk (reads the saved context and the stack), then `Held`'s
+/// drop. Returns whether it held the task.
+fn hold_and_read(m: &Model) -> bool {
+    let mut s = m.state.load(Acquire);
+    let mode = loop {
+        let mode = s & MODE_MASK;
+        if mode == 0 || mode == MODE_HELD {
+            return false;
+        }
+        match m
+            .state
+            .compare_exchange_weak(s, (s & !MODE_MASK) | MODE_HELD, AcqRel, Acquire)
+        {
+            Ok(_) => break mode,
+            Err(actual) => s = actual,
+        }
+    };
+    // SAFETY: loom's UnsafeCell checks the access: a race with the task's run is reported.
+    let ctx = m.ctx.with(|c| unsafe { *c });
+    assert_eq!(ctx, 1, "held before its context was saved");
+    // SAFETY: as above.
+    m.stack.with(|c| unsafe { *c });
+    let tok = if mode == WaitKind::User.mode() {
+        WaitKind::User.token()
+    } else {
+        WaitKind::Wake.token()
+    };
+    let mut s = m.state.load(Acquire);
+    loop {
+        assert_eq!(s & MODE_MASK, MODE_HELD);
+        let (new, wake) = if s & (tok | TIMEOUT) != 0 {
+            (s & !MODE_MASK, true)
+        } else {
+            ((s & !MODE_MASK) | mode, false)
+        };
+        match m.state.compare_exchange_weak(s, new, AcqRel, Acquire) {
+            Ok(_) => {
+                if wake {
+                    m.wake_parked();
+                }
+                return true;
+            }
+            Err(actual) => s = actual,
+        }
+    }
+}
+
+/// A dump's holder: holds the task if it finds it parked.
+fn spawn_holder(m: &Arc<Model>) -> thread::JoinHandle<()> {
+    let m = m.clone();
+    thread::spawn(move || {
+        hold_and_read(&m);
+    })
 }
 
 /// An unparker: sets the condition, then unparks.
@@ -200,6 +262,9 @@ fn park_and_resume(
             (parked, resume(m, kind))
         }
     };
+    // Running again: the task writes its stack (a dump must not be reading it now).
+    // SAFETY: loom's UnsafeCell checks the access; the protocol hands it on.
+    m.stack.with_mut(|c| unsafe { *c += 1 });
     if woken {
         // SAFETY: loom's UnsafeCell checks the access; the protocol hands it on.
         let cond = m.cond[kind as usize].with(|c| unsafe { *c });
@@ -282,5 +347,36 @@ fn loom_kinds_do_not_mix() {
             "USER token kept"
         );
         assert_eq!(s & (WaitKind::Wake.token() | MODE_MASK), 0);
+    });
+}
+
+/// A dump holds the task while it parks and its unpark arrives: the wake-up is handed to the
+/// holder or to the unparker, the task is scheduled exactly once if it parked, and the stack is
+/// read only while the task does not run.
+#[test]
+fn loom_hold_vs_unpark() {
+    loom::model(|| {
+        let m = Arc::new(Model::new(0));
+        let h = spawn_holder(&m);
+        let u = spawn_unparker(&m, WaitKind::Wake);
+        let (parked, woken) = park_and_resume(&m, WaitKind::Wake, false, vec![h, u]);
+        assert!(woken, "the unpark's token is consumed by this park");
+        assert_eq!(m.scheduled.load(Relaxed), u32::from(parked));
+        assert_eq!(m.state.load(Relaxed) & !(EPOCH_ONE.wrapping_neg()), 0);
+    });
+}
+
+/// A dump holds a `park_timeout` whose timer fires: the timeout is not lost (TIMEOUT, handed to
+/// the holder), the task is scheduled exactly once, and ends its park by the timeout.
+#[test]
+fn loom_hold_vs_timeout() {
+    loom::model(|| {
+        let kind = WaitKind::User;
+        let m = Arc::new(Model::new(0));
+        let h = spawn_holder(&m);
+        let (parked, woken) = park_and_resume(&m, kind, true, vec![h]);
+        assert!(!woken, "no token: only the timer ends this park");
+        assert_eq!(m.scheduled.load(Relaxed), u32::from(parked));
+        assert_eq!(m.state.load(Relaxed) & (MODE_MASK | TIMEOUT), 0);
     });
 }

@@ -66,7 +66,7 @@ use super::{
     INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_PREEMPT, INTENT_YIELD, Shared,
     WorkerShared, set_current_worker,
 };
-use crate::rt::park::{self, MODE_MASK, TIMEOUT, WaitKind};
+use crate::rt::park::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
 use crate::rt::sched::queue::RunQueue;
@@ -707,7 +707,10 @@ fn fire_timeout(task: &Arc<Task>, epoch: u32) {
         if park::epoch(s) != epoch {
             return; // a stale timer: the task has parked again since
         }
-        let (new, wake) = if s & MODE_MASK != 0 {
+        // Parked: wake it. Running, or held by a dump (`park::hold_parked`): leave TIMEOUT, which
+        // its park's completion (or the hold's end) treats like a token.
+        let mode = s & MODE_MASK;
+        let (new, wake) = if mode != 0 && mode != MODE_HELD {
             (s & !MODE_MASK, true)
         } else {
             (s | TIMEOUT, false)

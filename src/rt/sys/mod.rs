@@ -7,7 +7,8 @@
 //! - `arch`: the CPU's other one-liners (thread pointer, cycle counter, prefetch, TLS variant);
 //! - `tls`: each green thread's own TLS area and thread descriptor (glibc's layout);
 //! - `futex`: how OS threads and idle workers sleep;
-//! - `lock`: the runtime's own locks, which keep their holder from being preempted.
+//! - `lock`: the runtime's own locks, which keep their holder from being preempted;
+//! - `unwind`: a frame that lets an unwinder walk a suspended context's stack (the dump's stacks).
 
 pub(crate) mod arch;
 #[cfg(target_arch = "x86_64")]
@@ -19,3 +20,4 @@ pub(crate) mod futex;
 pub(crate) mod lock;
 pub(crate) mod stack;
 pub(crate) mod tls;
+pub(crate) mod unwind;
