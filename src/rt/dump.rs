@@ -107,8 +107,8 @@ pub struct ThreadInfo {
     pub state: ThreadState,
     /// Its call stack, innermost frame first, if it was parked (or is the thread that called
     /// [`dump`]) and the dump took stacks ([`dump`] does, [`dump_states`] does not). `None` for
-    /// other running threads and for runnable ones, and where parked stacks cannot be walked
-    /// (only x86-64 has the unwinding stub).
+    /// other running threads and for runnable ones, and where a parked stack cannot be walked
+    /// (its saved stack pointer is not inside its stack).
     pub stack: Option<Stack>,
 }
 
@@ -228,7 +228,7 @@ impl fmt::Display for Dump {
 /// tx.send(()).unwrap();
 /// h.join().unwrap();
 /// ```
-#[inline(never)] // its frame bounds the caller's own stack in the dump (`Taker::take_own`)
+#[inline(never)] // its frame (or `collect`'s) bounds the caller's own stack (`Taker::take_own`)
 pub fn dump() -> Dump {
     collect(true)
 }
@@ -256,6 +256,7 @@ pub fn dump_states() -> Dump {
     collect(false)
 }
 
+#[inline(never)] // its frame bounds the caller's own stack when `dump` tail-calls it
 fn collect(stacks: bool) -> Dump {
     let mut threads = Vec::new();
     let mut taken: Vec<Option<Taken>> = Vec::new();
@@ -267,7 +268,10 @@ fn collect(stacks: bool) -> Dump {
             None
         } else if me == Some(Arc::as_ptr(&task)) {
             // The caller: running, with its own stack from where it called `dump`.
-            taker.take_own(dump as fn() -> Dump as usize)
+            taker.take_own(&[
+                dump as fn() -> Dump as usize,
+                collect as fn(bool) -> Dump as usize,
+            ])
         } else {
             // Held parked: its reason is read in the state the stack is taken in.
             taker.take(&task, || state = Some(parked_state(&task)))

@@ -82,12 +82,10 @@ fn is_entry(f: &Frame) -> bool {
 ///         _ => smarm::thread::yield_now(),
 ///     }
 /// };
-/// # if cfg!(target_arch = "x86_64") {
 /// let frame = stack.frames().iter().find(|f| {
 ///     f.name.as_deref().is_some_and(|n| n.ends_with("waits_here"))
 /// });
 /// assert!(frame.is_some(), "{stack}");
-/// # }
 /// tx.send(()).unwrap();
 /// h.join().unwrap();
 /// ```
@@ -216,25 +214,25 @@ impl Taker {
     }
 
     /// The calling green thread's own stack (it is running: nothing to hold), from the caller of
-    /// `boundary` outwards: `boundary` is the entry address of the dump function it called, whose
-    /// frame and those inside it are the dump's own.
-    pub(crate) fn take_own(&mut self, boundary: usize) -> Option<Taken> {
+    /// the dump outwards: `boundaries` are the entry addresses of the dump's functions (`dump`
+    /// and the function it calls), whose frames and those inside them are the dump's own. Both
+    /// are listed because `dump` may reach the other by a tail call (aarch64 release builds), so
+    /// that its own frame is gone; the stack starts after the outermost frame of either.
+    pub(crate) fn take_own(&mut self, boundaries: &[usize]) -> Option<Taken> {
         self.buf.clear();
-        let mut past = false;
-        let buf = &mut self.buf;
         let _quiet = crate::NoPreempt::new(); // the unwinder's lock is a std Mutex
+        let mut all: Vec<(usize, usize)> = Vec::with_capacity(32);
         backtrace::trace(|frame| {
             let ip = frame.ip() as usize;
-            if past {
-                if ip == 0 {
-                    return false;
-                }
-                buf.push(ip);
-                return buf.len() < MAX_FRAMES;
+            if ip == 0 {
+                return false;
             }
-            past = frame.symbol_address() as usize == boundary;
-            true
+            all.push((ip, frame.symbol_address() as usize));
+            all.len() < MAX_FRAMES + 16
         });
+        let at = all.iter().rposition(|(_, sym)| boundaries.contains(sym))?;
+        self.buf
+            .extend(all[at + 1..].iter().map(|&(ip, _)| ip).take(MAX_FRAMES));
         self.intern()
     }
 

@@ -33,30 +33,26 @@
 //! the stub's CFI describes its real caller, so it returns and unwinds like any function. A
 //! profiler's sample inside that window walks the suspended stack too: harmless, it only reads.
 //!
-//! **Other architectures.** The layout is x86-64's. Elsewhere [`with_suspended_caller`] returns
-//! `None` without calling the closure, and the dump says that stacks are not available: a port
-//! writes its own stub from its `context.rs` frame (same idea: CFA from the saved sp, each saved
-//! register at its slot) and [`SAVED_FRAME`] for its layout.
+//! **aarch64.** The same stub, from `context_aarch64.rs`'s 176-byte frame: it pushes the saved sp
+//! with its own return address (x30, which its call overwrites), and while it calls the closure
+//! its CFA is `[sp] + 176` (`DW_OP_breg31 sp+0; DW_OP_deref; DW_OP_plus_uconst 176`), with x30
+//! (the return address column), x29, x19-x28 and d8-d15 at their slots below that CFA.
+//!
+//! **Other architectures** would get `None` from [`with_suspended_caller`] without the closure
+//! being called, and the dump would say that stacks are not available.
 
 /// Bytes of the frame `switch` leaves at the saved stack pointer (up to and including the return
 /// address): the suspended context's stack must hold at least this much above its saved sp.
 #[cfg(target_arch = "x86_64")]
 pub(crate) const SAVED_FRAME: usize = 64;
-/// See the x86-64 definition; no stub exists here, so nothing is read.
-#[cfg(not(target_arch = "x86_64"))]
-pub(crate) const SAVED_FRAME: usize = 0;
+/// See the x86-64 definition: `context_aarch64.rs`'s frame.
+#[cfg(target_arch = "aarch64")]
+pub(crate) const SAVED_FRAME: usize = 176;
 
 /// The stub's entry address, for telling its frame apart in a backtrace (the frames before it
 /// belong to the walker, those after it to the suspended context).
 pub(crate) fn stub_address() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        suspended_caller_stub as *const () as usize
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        0
-    }
+    suspended_caller_stub as *const () as usize
 }
 
 /// Calls `f` through a frame whose caller, to an unwinder, is the context suspended at
@@ -68,13 +64,12 @@ pub(crate) fn stub_address() -> usize {
 /// resumed until this returns, with its stack mapped for that long (the caller holds it
 /// suspended: `park::hold_parked`).
 pub(crate) unsafe fn with_suspended_caller<R>(saved_sp: usize, f: impl FnOnce() -> R) -> Option<R> {
-    #[cfg(target_arch = "x86_64")]
     {
         struct Call<F, R> {
             f: Option<F>,
             result: Option<R>,
         }
-        unsafe extern "sysv64" fn call<F: FnOnce() -> R, R>(data: *mut u8) {
+        unsafe extern "C" fn call<F: FnOnce() -> R, R>(data: *mut u8) {
             // SAFETY: `data` is the `Call<F, R>` on `with_suspended_caller`'s frame, alive and
             // borrowed by nobody else for the duration of the stub's call.
             let call = unsafe { &mut *data.cast::<Call<F, R>>() };
@@ -85,7 +80,7 @@ pub(crate) unsafe fn with_suspended_caller<R>(saved_sp: usize, f: impl FnOnce() 
             }
         }
         /// `call` for the closure type of `c`, which has no name to write.
-        fn entry_of<F: FnOnce() -> R, R>(_: &Call<F, R>) -> unsafe extern "sysv64" fn(*mut u8) {
+        fn entry_of<F: FnOnce() -> R, R>(_: &Call<F, R>) -> unsafe extern "C" fn(*mut u8) {
             call::<F, R>
         }
         // The closure may panic: catch it on this side of the stub, resume it on the other.
@@ -110,11 +105,6 @@ pub(crate) unsafe fn with_suspended_caller<R>(saved_sp: usize, f: impl FnOnce() 
             None => unreachable!("the stub calls its callee exactly once"),
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (saved_sp, f);
-        None
-    }
 }
 
 /// `push rdi` (the saved sp) so that rsp is 16-byte aligned for the call, then call `f(data)`.
@@ -125,9 +115,9 @@ pub(crate) unsafe fn with_suspended_caller<R>(saved_sp: usize, f: impl FnOnce() 
 /// DW_OP_breg7 (rsp) + 0, `0x06` DW_OP_deref, `0x23 0x40` DW_OP_plus_uconst 64 (`SAVED_FRAME`).
 #[cfg(target_arch = "x86_64")]
 #[unsafe(naked)]
-unsafe extern "sysv64" fn suspended_caller_stub(
+unsafe extern "C" fn suspended_caller_stub(
     saved_sp: usize,
-    f: unsafe extern "sysv64" fn(*mut u8),
+    f: unsafe extern "C" fn(*mut u8),
     data: *mut u8,
 ) {
     core::arch::naked_asm!(
@@ -149,6 +139,60 @@ unsafe extern "sysv64" fn suspended_caller_stub(
         ".cfi_restore_state",
         "pop rdi",
         ".cfi_adjust_cfa_offset -8",
+        "ret",
+        ".cfi_endproc",
+    )
+}
+
+/// aarch64: push the saved sp (x0) and the return address (x30, which the call below overwrites),
+/// then call `f(data)`. While the call is in progress the CFI describes the suspended context as
+/// the caller (see the module doc); `.cfi_restore_state` after it puts the truth back.
+///
+/// DWARF bytes of the `.cfi_escape`: `0x0f` DW_CFA_def_cfa_expression, `0x06` length, `0x8f
+/// 0x00` DW_OP_breg31 (sp) + 0, `0x06` DW_OP_deref, `0x23 0xb0 0x01` DW_OP_plus_uconst 176
+/// (`SAVED_FRAME`, ULEB128). Register offsets are from that CFA: the frame starts at `CFA - 176`
+/// with x19 (`context_aarch64.rs`'s diagram).
+#[cfg(target_arch = "aarch64")]
+#[unsafe(naked)]
+unsafe extern "C" fn suspended_caller_stub(
+    saved_sp: usize,
+    f: unsafe extern "C" fn(*mut u8),
+    data: *mut u8,
+) {
+    core::arch::naked_asm!(
+        ".cfi_startproc",
+        "stp x0, x30, [sp, #-16]!",
+        ".cfi_adjust_cfa_offset 16",
+        ".cfi_offset x30, -8",
+        ".cfi_remember_state",
+        // CFA = [sp] + 176: the suspended context's sp after its `switch` call returns.
+        ".cfi_escape 0x0f, 0x06, 0x8f, 0x00, 0x06, 0x23, 0xb0, 0x01",
+        ".cfi_offset x19, -176",
+        ".cfi_offset x20, -168",
+        ".cfi_offset x21, -160",
+        ".cfi_offset x22, -152",
+        ".cfi_offset x23, -144",
+        ".cfi_offset x24, -136",
+        ".cfi_offset x25, -128",
+        ".cfi_offset x26, -120",
+        ".cfi_offset x27, -112",
+        ".cfi_offset x28, -104",
+        ".cfi_offset x29, -96",
+        ".cfi_offset x30, -88",
+        ".cfi_offset d8, -80",
+        ".cfi_offset d9, -72",
+        ".cfi_offset d10, -64",
+        ".cfi_offset d11, -56",
+        ".cfi_offset d12, -48",
+        ".cfi_offset d13, -40",
+        ".cfi_offset d14, -32",
+        ".cfi_offset d15, -24",
+        "mov x0, x2",
+        "blr x1",
+        ".cfi_restore_state",
+        "ldp x0, x30, [sp], #16",
+        ".cfi_adjust_cfa_offset -16",
+        ".cfi_restore x30",
         "ret",
         ".cfi_endproc",
     )
