@@ -381,7 +381,7 @@ impl Builder {
         Builder::default()
     }
 
-    /// Names the thread (shown in panic messages, [`crate::rt::dump`] and traces).
+    /// Names the thread (shown in panic messages, [`crate::rt::dump()`] and traces).
     ///
     /// # Examples
     ///

@@ -93,7 +93,7 @@ impl WaitKind {
     }
 }
 
-/// What a parked green thread waits on, as [`crate::rt::dump`] shows it. Recorded by the caller
+/// What a parked green thread waits on, as [`crate::rt::dump()`] shows it. Recorded by the caller
 /// of the park with one relaxed byte store on the thread's task (no allocation, no fence).
 ///
 /// `Display` prints [`as_str`](WaitReason::as_str).

@@ -1,5 +1,5 @@
 //! `LazyLock`, as std's: a value computed on first access by exactly one thread, the others
-//! parking until it is ready. Built on [`Once`](super::Once). An initialiser that panics poisons
+//! parking until it is ready. Built on [`Once`]. An initialiser that panics poisons
 //! the lock: every later access panics, as std's does.
 
 use std::cell::UnsafeCell;

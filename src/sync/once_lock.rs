@@ -1,5 +1,5 @@
 //! `OnceLock`, as std's: a cell written once, by the first initialiser to run; the others park
-//! until it is written. Built on [`Once`](super::Once), which provides the blocking and the
+//! until it is written. Built on [`Once`], which provides the blocking and the
 //! happens-before edge from the write to every reader.
 
 use std::cell::UnsafeCell;

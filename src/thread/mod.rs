@@ -134,7 +134,7 @@ impl Thread {
         self.inner.name.as_deref()
     }
 
-    /// Gives the thread a park token, waking it if it is blocked in [`park`] or
+    /// Gives the thread a park token, waking it if it is blocked in [`park()`] or
     /// [`park_timeout`]. Tokens do not accumulate: several unparks before a park make one.
     ///
     /// Works on any thread, green or OS, from any thread: waking a green thread puts it back on
@@ -256,7 +256,7 @@ pub fn park() {
 /// Blocks until the current thread's park token is available or `dur` has passed, as
 /// `std::thread::park_timeout`.
 ///
-/// Like [`park`], it may return spuriously, and it does not say why it returned: keep your own
+/// Like [`park()`], it may return spuriously, and it does not say why it returned: keep your own
 /// deadline and condition, as below. A green thread parks (its worker runs others) and is woken
 /// by the runtime's timer.
 ///
