@@ -968,7 +968,25 @@ fn switch_out(intent: usize) {
     unsafe {
         let g = (*task).green.as_ref().unwrap_unchecked();
         let w = &*g.worker.load(Relaxed);
-        context::switch(g.ctx.get(), *w.sched_ctx.get(), intent, w.carrier.tp);
+        let kind = match intent {
+            INTENT_PARK_WAKE => Some(WaitKind::Wake),
+            INTENT_PARK_USER => Some(WaitKind::User),
+            _ => None,
+        };
+        // A park with the next task waiting in the run-next slot switches straight to it
+        // (`worker.rs`, "Direct switches"); anything else goes through the scheduler loop.
+        match kind.and_then(|k| w.direct_next(k)) {
+            Some((ctx, arg, tp)) => drop(context::switch(g.ctx.get(), ctx, arg, tp)),
+            None => drop(context::switch(
+                g.ctx.get(),
+                *w.sched_ctx.get(),
+                intent,
+                w.carrier.tp,
+            )),
+        }
+        // Resumed, perhaps on another worker (set by whoever switched in): if the thread before
+        // us switched straight here, complete its park.
+        (*g.worker.load(Relaxed)).land();
     }
 }
 
@@ -1101,6 +1119,10 @@ unsafe extern "C" fn trampoline(task: usize) -> ! {
     let task = unsafe { &*task };
     // SAFETY: only spawned green tasks are ever switched into.
     let g = unsafe { task.green.as_ref().unwrap_unchecked() };
+    // If the thread before us switched straight here (`worker.rs`, "Direct switches"), complete
+    // its park first.
+    // SAFETY: the worker switching us in set `worker` and runs us; it is alive while we run.
+    unsafe { (*g.worker.load(Relaxed)).land() };
     // SAFETY: the block is this green thread's own while it runs.
     if let Some(block) = unsafe { (*g.tls.get()).as_mut() }
         && block.fresh
