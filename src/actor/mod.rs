@@ -56,7 +56,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use crate::rt::pid;
-use crate::rt::sched;
 use crate::rt::watch::{Ended, Notify};
 use crate::sync::mpsc::{self, Receiver, Sender};
 use crate::thread::{self, JoinHandle};
@@ -217,7 +216,7 @@ pub struct Down {
 /// assert_eq!(h.join().unwrap(), Some(pid));
 /// ```
 pub fn self_pid() -> Option<Pid> {
-    let task = sched::current_task()?;
+    let task = crate::rt::current::current_task()?;
     // SAFETY: the running green thread's task is alive while it runs, and we do not switch here.
     let task = unsafe { &*task };
     task.green.as_ref().map(|g| g.pid)
@@ -237,7 +236,7 @@ pub fn self_pid() -> Option<Pid> {
 /// }
 /// ```
 pub fn is_alive(pid: Pid) -> bool {
-    pid::lookup(pid).is_some()
+    pid::table::lookup(pid).is_some()
 }
 
 /// Spawns a green thread, as `smarm::thread::spawn`, and returns its Pid with its `JoinHandle`.
@@ -324,7 +323,7 @@ pub fn monitor(pid: Pid) -> Receiver<Down> {
 /// Runs `notify` once when `pid`'s thread has ended (with how), or now with `None` if `pid` names
 /// no live thread (or with how it ended, if it ended between the lookup and the registration).
 fn on_end(pid: Pid, notify: Box<dyn FnOnce(Option<Ended>) + Send>) {
-    let Some(task) = pid::lookup(pid) else {
+    let Some(task) = pid::table::lookup(pid) else {
         return notify(None);
     };
     let Some(g) = task.green.as_ref() else {

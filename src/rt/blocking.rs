@@ -13,7 +13,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::rt::park::{self, WaitKind};
-use crate::rt::sched;
 use crate::rt::task::Task;
 
 /// Most pool threads alive at once; more jobs queue. tokio's default is 512 as well: high enough
@@ -154,13 +153,13 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    if sched::current_task().is_none() {
+    if crate::rt::current::current_task().is_none() {
         return f();
     }
     let slot = Slot {
         result: Mutex::new(None),
         done: AtomicBool::new(false),
-        waiter: sched::current_thread_task(),
+        waiter: crate::rt::current::current_thread_task(),
     };
     let slot_ref: &Slot<T> = &slot;
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {

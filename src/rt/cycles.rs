@@ -258,13 +258,13 @@ impl Waiter {
 /// task address, in that order.
 fn sample() -> Vec<Vec<Waiter>> {
     let mut waiters = Vec::new();
-    pid::for_each_live_where(
+    pid::table::for_each_live_where(
         // A child of `fork` holds copies of the parent's green threads that never run there:
         // their waits are the parent's business, not the child's.
         |t| {
             t.state.load(Relaxed) & MODE_MASK != 0
                 && t.wait_on.load(Relaxed) & TAG != 0
-                && crate::rt::sched::fork_survives(t)
+                && crate::rt::current::fork_survives(t)
         },
         |pid, task| {
             let park = park_of(task.state.load(Acquire));

@@ -261,8 +261,8 @@ fn collect(stacks: bool) -> Dump {
     let mut threads = Vec::new();
     let mut taken: Vec<Option<Taken>> = Vec::new();
     let mut taker = Taker::default();
-    let me = crate::rt::sched::current_task();
-    pid::for_each_live(|pid, task| {
+    let me = crate::rt::current::current_task();
+    pid::table::for_each_live(|pid, task| {
         let mut state = None;
         let stack = if !stacks {
             None

@@ -8,6 +8,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod config;
+pub(crate) mod current;
 pub(crate) mod cycles;
 pub(crate) mod deadlock;
 pub(crate) mod dump;

@@ -568,7 +568,7 @@ fn record_culprit(shared: &Shared, i: usize, in_kernel: bool, stuck_for: Duratio
     // The task is found by its address among the live ones (never dereferenced from the word: it
     // may have ended). A scan of the Pid table, once per hand-off.
     let mut task = None;
-    crate::rt::pid::for_each_live(|_, t| {
+    crate::rt::pid::table::for_each_live(|_, t| {
         if task.is_none() && Arc::as_ptr(&t) as usize == addr {
             task = Some(t);
         }

@@ -29,7 +29,6 @@ use std::mem;
 use std::ptr;
 use std::sync::Once;
 
-use crate::rt::sched;
 use crate::rt::sys::stack::page_size;
 
 /// The handlers found before ours, saved before ours is installed (so the handler only reads
@@ -71,7 +70,7 @@ pub(crate) fn install() {
 
 /// Whether `addr` is in the guard page of the green thread running on this OS thread.
 fn in_current_guard(addr: usize) -> Option<*const crate::rt::task::Task> {
-    let task = sched::current_task()?;
+    let task = crate::rt::current::current_task()?;
     // SAFETY: the task running on this worker is alive, and only this OS thread touches its
     // `stack` while it runs (the fault interrupted it, so nothing else is using the field now).
     let stack = unsafe { (*(*task).green.as_ref()?.stack.get()).as_ref()? };

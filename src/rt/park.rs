@@ -200,7 +200,7 @@ pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
 
 /// [`park`], recording `reason` (what the thread waits on) for `rt::dump` and the trace.
 pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Instant>) -> bool {
-    match sched::current_task() {
+    match crate::rt::current::current_task() {
         Some(task) => {
             // SAFETY: `current_task` returns the running green thread's task, alive while it runs.
             let task = unsafe { &*task };
@@ -218,7 +218,7 @@ pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Inst
             let _counted = (deadline.is_none()
                 && !matches!(reason, WaitReason::Io | WaitReason::Sleep))
             .then(crate::rt::deadlock::OsPark::enter);
-            park_os(&sched::current_os_task(), kind, deadline)
+            park_os(&crate::rt::current::current_os_task(), kind, deadline)
         }
     }
 }

@@ -97,14 +97,14 @@ pub(crate) fn tick() {
 #[cold]
 #[inline(never)]
 fn slow_check() {
-    let Some(task) = sched::current_task() else {
+    let Some(task) = crate::rt::current::current_task() else {
         return; // an OS thread, or a carrier's scheduler loop
     };
     // SAFETY: the running green thread's task is alive while it runs; `green` is set for every
     // spawned task. Its worker is the one running it now; nothing here uses it after a switch.
     let g = unsafe { (*task).green.as_ref().unwrap_unchecked() };
     // SAFETY: as above: set by the worker before it switched this green thread in.
-    let Some(w) = (unsafe { g.worker.load(Relaxed).as_ref() }) else {
+    let Some(w) = (unsafe { g.worker().as_ref() }) else {
         return;
     };
     let ws: &WorkerShared = &w.shared.workers[w.index];
@@ -253,7 +253,7 @@ impl NoPreempt {
     /// assert_eq!(h.join().unwrap(), (0..10_000u64).map(|i| i * i).sum());
     /// ```
     pub fn new() -> NoPreempt {
-        let task = sched::current_task();
+        let task = crate::rt::current::current_task();
         if let Some(t) = task {
             // SAFETY: the running task is alive; the counter is touched only by this green thread.
             if let Some(g) = unsafe { (*t).green.as_ref() } {

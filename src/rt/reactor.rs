@@ -206,7 +206,7 @@ static REACTOR_START: Mutex<()> = Mutex::new(());
 /// This process's reactor, if it has started.
 fn current() -> Option<&'static Reactor> {
     let p = REACTOR.load(Ordering::Acquire);
-    if p.is_null() || REACTOR_GEN.load(Ordering::Acquire) != sched::fork_gen() {
+    if p.is_null() || REACTOR_GEN.load(Ordering::Acquire) != crate::rt::current::fork_gen() {
         return None;
     }
     // SAFETY: a published reactor is leaked, never freed.
@@ -240,7 +240,7 @@ pub(crate) fn reactor() -> io::Result<&'static Reactor> {
         return Ok(r);
     }
     let r: &'static Reactor = Box::leak(Box::new(Reactor::new()?));
-    REACTOR_GEN.store(sched::fork_gen(), Ordering::Release);
+    REACTOR_GEN.store(crate::rt::current::fork_gen(), Ordering::Release);
     REACTOR.store(r as *const Reactor as *mut Reactor, Ordering::Release);
     drop(started);
     // Someone must poll even if only plain OS threads use sockets (module docs).

@@ -14,10 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::rt::pid::Pid;
-use crate::rt::sched::Shared;
 use crate::rt::sys::stack::Stack;
 use crate::rt::sys::tls;
-use crate::rt::timer::TimerId;
 use crate::rt::watch::Watchers;
 
 /// How a green thread starts: a function that moves its closure out of the given address (on the
@@ -156,6 +154,11 @@ impl ThreadId {
     }
 }
 
+/// A timer of `rt::timer`'s (which alone makes and reads them), kept in the task it would wake
+/// (`Green::timer`): the type lives here, below the timers, so that the task names no timer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct TimerId(pub(crate) u64);
+
 /// `Green::join` states.
 pub(crate) const JOIN_RUNNING: u8 = 0;
 pub(crate) const JOIN_WAITING: u8 = 1;
@@ -183,10 +186,15 @@ pub(crate) struct Task {
 /// thread currently running or switching this green thread, or (for `result`/`joiner`) under the
 /// `join` handshake; each access says which.
 pub(crate) struct Green {
-    /// The runtime this green thread belongs to. Not counted: a runtime outlives its live green
-    /// threads (`rt::run` waits for all of them; the global runtime is never dropped), and the
-    /// runtime is only reached through a task while the task is alive (parked or running).
-    pub(crate) rt: *const Shared,
+    /// The runtime this green thread belongs to (a `sched::Shared`), read through `Green::rt`.
+    /// Not counted: a runtime outlives its live green threads (`rt::run` waits for all of them;
+    /// the global runtime is never dropped), and the runtime is only reached through a task while
+    /// the task is alive (parked or running).
+    ///
+    /// This field and `worker` are the scheduler's, typed as `()` here: the task layer sits below
+    /// the scheduler and names none of its types (DESIGN.md, "Layers"). Only `sched` stores them,
+    /// always from a `Shared` and a `Worker`, and its `impl Green` reads them back as those.
+    pub(crate) rt: *const (),
     pub(crate) pid: Pid,
     /// Saved stack pointer while not running.
     pub(crate) ctx: UnsafeCell<usize>,
@@ -210,12 +218,13 @@ pub(crate) struct Green {
     pub(crate) tp: usize,
     /// The worker running this green thread, set by that worker before every switch in: how green
     /// code reaches per-carrier state (DESIGN.md rule 1), never through a carrier's thread-local.
-    pub(crate) worker: AtomicPtr<crate::rt::sched::worker::Worker>,
+    /// Read and written through `Green::worker` and `Green::set_worker` (`sched`).
+    pub(crate) worker: AtomicPtr<()>,
     /// Live `NoPreempt` guards of this green thread (touched only by the green thread itself).
     pub(crate) no_preempt: AtomicU32,
     /// Callbacks run when the thread has ended (`actor::monitor`, supervision); see `rt::watch`.
     pub(crate) watchers: Watchers,
-    /// The process's fork generation when the thread was spawned (see `sched::fork_survives`).
+    /// The process's fork generation when the thread was spawned (see `crate::rt::current::fork_survives`).
     pub(crate) fork_gen: u32,
 }
 
@@ -224,13 +233,6 @@ pub(crate) struct Green {
 unsafe impl Sync for Task {}
 // SAFETY: as above; nothing in a Task is tied to the OS thread that made it.
 unsafe impl Send for Task {}
-
-impl Green {
-    pub(crate) fn rt(&self) -> &Shared {
-        // SAFETY: see the field's documentation: callers only ask while the task is alive.
-        unsafe { &*self.rt }
-    }
-}
 
 impl Task {
     /// A task standing for a plain OS thread.

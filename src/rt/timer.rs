@@ -14,10 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::rt::task::Task;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct TimerId(u64);
+use crate::rt::task::{Task, TimerId};
 
 const NONE: u64 = u64::MAX;
 

@@ -183,7 +183,7 @@ thread_local! {
 /// thread-local is gone, the event is not recorded.
 #[inline(never)]
 fn with_local_ring(f: impl FnOnce(&Ring)) {
-    if crate::rt::sched::current_task().is_some() {
+    if crate::rt::current::current_task().is_some() {
         // Not switched out (preempted) while the worker's ring is in use.
         let _section = crate::rt::sys::lock::Section::enter();
         let w = crate::rt::sched::current_worker();

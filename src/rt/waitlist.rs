@@ -24,7 +24,6 @@ use std::time::Instant;
 
 use crate::rt::cycles;
 use crate::rt::park::{self, WaitKind, WaitReason};
-use crate::rt::sched;
 use crate::rt::task::Task;
 
 /// One blocked thread, living on its own stack for the duration of the wait.
@@ -49,7 +48,7 @@ impl Node {
     /// A node for the calling thread, which waits on a `reason` (shown by `rt::dump`).
     pub(crate) fn waiting_on(reason: WaitReason) -> Node {
         Node {
-            task: Some(sched::current_thread_task()),
+            task: Some(crate::rt::current::current_thread_task()),
             notified: AtomicBool::new(false),
             tag: 0,
             reason,
@@ -135,7 +134,7 @@ impl<S> WaitList<S> {
         // A green thread waiting for good on a lock records the edge (`rt::cycles`, step 2).
         let recorded = match (node.on, deadline) {
             // SAFETY: the running green thread's task lives while it runs.
-            (on, None) if on != 0 => sched::current_task().map(|t| unsafe { &*t }),
+            (on, None) if on != 0 => crate::rt::current::current_task().map(|t| unsafe { &*t }),
             _ => None,
         };
         if let Some(me) = recorded {

@@ -43,7 +43,6 @@ pub use super::select::{Select, SelectTimeoutError, SelectedOperation, TrySelect
 
 use super::select::{Case, Poll};
 use crate::rt::park::{self, WaitKind, WaitReason};
-use crate::rt::sched;
 use crate::rt::task::Task;
 use crate::rt::waitlist::{Node, WaitList, Wake};
 
@@ -194,7 +193,7 @@ impl<T> Chan<T> {
             }
             // Registered once per call; a sender takes the registration when it wakes us.
             if st.receiver.is_none() {
-                st.receiver = Some(sched::current_task_ptr());
+                st.receiver = Some(crate::rt::current::current_task_ptr());
                 // A waiting receiver is what a rendezvous send needs: tell selectors that wait
                 // to send here.
                 if st.cap == Some(0) {

@@ -60,7 +60,6 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
 use crate::rt::park::{self, WaitKind, WaitReason};
-use crate::rt::sched;
 use crate::rt::task::Task;
 use crate::sync::mpsc::{Receiver, RecvError, SendError, SyncSender};
 
@@ -396,7 +395,7 @@ impl<'a> Select<'a> {
     /// One select: passes over the cases until one is selected, the deadline passes, or (without
     /// `may_wait`) after one pass. See the module docs for the protocol.
     fn run(&mut self, deadline: Option<Instant>, may_wait: bool) -> Option<SelectedOperation<'a>> {
-        let me = sched::current_task_ptr();
+        let me = crate::rt::current::current_task_ptr();
         self.order.clear();
         let live = self.entries.iter().enumerate();
         self.order

@@ -29,7 +29,7 @@ pub(crate) mod queue;
 pub(crate) mod slots;
 pub(crate) mod worker;
 
-use std::cell::{Cell, OnceCell, UnsafeCell};
+use std::cell::{Cell, UnsafeCell};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, A
 use std::time::Instant;
 
 use crate::rt::config::Config;
+use crate::rt::current::{self, current_task, current_thread_task};
 use crate::rt::monitor::Monitor;
 use crate::rt::park::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::pid;
@@ -353,25 +354,43 @@ impl Shared {
     }
 }
 
+/// The scheduler's typed view of the fields it keeps in the task layer's `Green` (see there).
+impl Green {
+    /// The runtime this green thread belongs to.
+    pub(crate) fn rt(&self) -> &Shared {
+        // SAFETY: `rt` is only ever set (by `spawn_placed`) from a `&Shared`; callers only ask
+        // while the task is alive, which the runtime outlives (see the field).
+        unsafe { &*(self.rt as *const Shared) }
+    }
+
+    /// The worker running this green thread, set by that worker before every switch in (null
+    /// before the first); valid while the green thread runs on it.
+    #[inline(always)]
+    pub(crate) fn worker(&self) -> *const Worker {
+        self.worker.load(Relaxed) as *const Worker
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_worker(&self, w: &Worker) {
+        self.worker.store(w as *const Worker as *mut (), Relaxed);
+    }
+}
+
 thread_local! {
     /// The worker a carrier runs (scheduler code only: green code has its own, null, copy).
     static WORKER: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
-    static OS_TASK: OnceCell<Arc<Task>> = const { OnceCell::new() };
-    /// The green thread whose TLS area this is (null on OS threads and in scheduler code).
-    static CURRENT: Cell<*const Task> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The worker running the calling code, or null on a plain OS thread. From a green thread this is
 /// the worker it runs on *now*: never keep the result across a switch.
 #[inline(never)]
 pub(crate) fn current_worker() -> *const Worker {
-    let t = CURRENT.with(Cell::get);
-    if t.is_null() {
+    let Some(t) = current::current_task() else {
         return WORKER.with(Cell::get);
-    }
-    // SAFETY: a non-null CURRENT is the running green thread's own task, alive while it runs;
+    };
+    // SAFETY: a current task is the running green thread's own task, alive while it runs;
     // `green` is set for every spawned task.
-    unsafe { (*t).green.as_ref().unwrap_unchecked().worker.load(Relaxed) }
+    unsafe { (*t).green.as_ref().unwrap_unchecked().worker() }
 }
 
 #[inline(never)]
@@ -382,60 +401,14 @@ pub(crate) fn set_current_worker(w: *const Worker) {
 /// The thread pointer of the carrier running the calling green thread; 0 off green threads.
 /// Async-signal-safe (a `const` thread-local and plain loads): `sys::tls`'s signal shim calls it.
 fn current_carrier_tp() -> usize {
-    let t = CURRENT.with(Cell::get);
-    if t.is_null() {
+    let Some(t) = current::current_task() else {
         return 0;
-    }
-    // SAFETY: a non-null CURRENT is the running green thread's task; its worker, set before the
+    };
+    // SAFETY: a current task is the running green thread's task; its worker, set before the
     // switch in, is alive while it runs.
     unsafe {
-        let w = (*t).green.as_ref().unwrap_unchecked().worker.load(Relaxed);
+        let w = (*t).green.as_ref().unwrap_unchecked().worker();
         w.as_ref().map_or(0, |w| w.carrier.tp)
-    }
-}
-
-/// The green thread calling this, if it is one. The pointer stays valid while that green thread
-/// runs (its worker holds an `Arc`), wherever it later migrates.
-#[inline(never)]
-pub(crate) fn current_task() -> Option<*const Task> {
-    let t = CURRENT.with(Cell::get);
-    (!t.is_null()).then_some(t)
-}
-
-fn new_os_task() -> Arc<Task> {
-    Arc::new(Task::new_os(std::thread::current().name().map(Box::from)))
-}
-
-/// The task standing for this plain OS thread (made on first use). Only for non-green callers.
-#[inline(never)]
-pub(crate) fn current_os_task() -> Arc<Task> {
-    OS_TASK.with(|t| t.get_or_init(new_os_task).clone())
-}
-
-/// The current thread's task, green or OS, as a pointer that stays valid while the thread is alive
-/// (a green task lives while it runs; an OS thread's task lives in its thread-local).
-pub(crate) fn current_task_ptr() -> *const Task {
-    match current_task() {
-        Some(t) => t,
-        None => os_task_ptr(),
-    }
-}
-
-#[inline(never)]
-fn os_task_ptr() -> *const Task {
-    OS_TASK.with(|t| Arc::as_ptr(t.get_or_init(new_os_task)))
-}
-
-/// The current thread's task, green or OS, as an owned reference.
-pub(crate) fn current_thread_task() -> Arc<Task> {
-    match current_task() {
-        // SAFETY: every green Task lives in an Arc made by `spawn`, and the running one is kept
-        // alive by its worker, so adding a strong reference to it is sound.
-        Some(t) => unsafe {
-            Arc::increment_strong_count(t);
-            Arc::from_raw(t)
-        },
-        None => current_os_task(),
     }
 }
 
@@ -485,26 +458,6 @@ static GLOBAL_EPOCH: AtomicU64 = AtomicU64::new(0);
 static GLOBAL_START: Mutex<()> = Mutex::new(());
 /// Bumped in the child of every `fork` (see `after_fork_in_child`).
 static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
-/// The fork generation (bumped in every child); and the green thread that forked last, the only
-/// one of the parent's green threads that may run in the child.
-static FORK_GEN: AtomicU32 = AtomicU32::new(0);
-static FORK_SURVIVOR: AtomicPtr<Task> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The process's fork generation (0 in the original process; bumped in every child).
-pub(crate) fn fork_gen() -> u32 {
-    FORK_GEN.load(Acquire)
-}
-
-/// Whether a green thread may run in this process: one spawned here, or the one whose `fork`
-/// made this process. Copies of the parent's other green threads — queued, sleeping, or woken by
-/// something in the child — are never run, as POSIX's `fork` copies only the calling thread.
-/// (They are leaked with the rest of the parent's state.) One load and a compare per run.
-#[inline]
-pub(crate) fn fork_survives(task: &Task) -> bool {
-    let g = task.green.as_ref().map_or(0, |g| g.fork_gen);
-    g == FORK_GEN.load(Relaxed) || std::ptr::eq(task, FORK_SURVIVOR.load(Relaxed))
-}
-
 /// The lazily started process-wide runtime; its workers are never stopped (as std's threads are
 /// not when `main` returns). In the child of a `fork` the parent's workers do not exist (only the
 /// forking thread is copied), so the child starts a runtime of its own on first use.
@@ -592,7 +545,7 @@ extern "C" fn before_fork() {
     }
     guards.extend(reactor::hold_for_fork());
     guards.extend(tls::hold_for_fork());
-    guards.extend(crate::rt::pid::hold_for_fork());
+    guards.extend(crate::rt::pid::table::hold_for_fork());
     let held = ForkHeld {
         guards,
         _runtimes: runtimes,
@@ -660,11 +613,7 @@ extern "C" fn after_fork_in_child() {
 fn child_after_resume() {
     // The locks `before_fork` took are ours in the child too: release them.
     release_fork_held();
-    FORK_GEN.fetch_add(1, Release);
-    FORK_SURVIVOR.store(
-        current_task().map_or(std::ptr::null_mut(), |t| t as *mut Task),
-        Release,
-    );
+    current::forked_child();
     let w = current_worker();
     let g = GLOBAL.load(Acquire);
     // SAFETY: a non-null worker is the forking thread's own, alive on its copied stack; a
@@ -843,7 +792,7 @@ where
     let entry: Entry = (run_closure::<F, T>, closure_at as *mut u8);
     // SAFETY: as for the stack cache above.
     let local_pids = w.map(|w| unsafe { &mut *w.pids.get() });
-    let pid = pid::reserve(local_pids);
+    let pid = pid::table::reserve(local_pids);
     let id = match w {
         Some(w) => {
             let mut block = w.ids.get();
@@ -860,7 +809,7 @@ where
         wait: AtomicU8::new(0),
         wait_on: std::sync::atomic::AtomicUsize::new(0),
         green: Some(Green {
-            rt,
+            rt: rt as *const Shared as *const (),
             pid,
             ctx: UnsafeCell::new(ctx),
             low_water: UnsafeCell::new(usize::MAX),
@@ -874,12 +823,12 @@ where
             tp: tls.tp(),
             tls: UnsafeCell::new(Some(tls)),
             worker: AtomicPtr::new(std::ptr::null_mut()),
-            fork_gen: FORK_GEN.load(Relaxed),
+            fork_gen: current::fork_gen(),
             no_preempt: AtomicU32::new(0),
             watchers: crate::rt::watch::Watchers::new(),
         }),
     });
-    pid::fill(pid, task.clone());
+    pid::table::fill(pid, task.clone());
     if trace::enabled() {
         trace::spawned(&task);
     }
@@ -960,14 +909,14 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
 /// Switches from the running green thread to its worker's scheduler loop, telling it why.
 #[inline(never)]
 fn switch_out(intent: usize) {
-    let task = CURRENT.with(Cell::get);
+    let task = current::current_task_inline();
     debug_assert!(!task.is_null(), "switch_out off a green thread");
     // SAFETY: only called on a green thread, so `task` is the running task and its `worker` the
     // live worker running it. Both are used only to compute the switch's arguments, before the
     // switch; the green thread may resume on another worker, which sets `worker` anew.
     unsafe {
         let g = (*task).green.as_ref().unwrap_unchecked();
-        let w = &*g.worker.load(Relaxed);
+        let w = &*g.worker();
         let kind = match intent {
             INTENT_PARK_WAKE => Some(WaitKind::Wake),
             INTENT_PARK_USER => Some(WaitKind::User),
@@ -986,7 +935,7 @@ fn switch_out(intent: usize) {
         }
         // Resumed, perhaps on another worker (set by whoever switched in): if the thread before
         // us switched straight here, complete its park.
-        (*g.worker.load(Relaxed)).land();
+        (*g.worker()).land();
     }
 }
 
@@ -1113,7 +1062,7 @@ fn drop_outcome(outcome: Option<Outcome>) {
 /// new stack, with the green thread's own thread pointer already loaded.
 unsafe extern "C" fn trampoline(task: usize) -> ! {
     let task = task as *const Task;
-    CURRENT.with(|c| c.set(task));
+    current::set_green(task);
     // SAFETY: the worker passes the task it is switching into and holds an Arc to it until this
     // green thread switches away for the last time.
     let task = unsafe { &*task };
@@ -1122,7 +1071,7 @@ unsafe extern "C" fn trampoline(task: usize) -> ! {
     // If the thread before us switched straight here (`worker.rs`, "Direct switches"), complete
     // its park first.
     // SAFETY: the worker switching us in set `worker` and runs us; it is alive while we run.
-    unsafe { (*g.worker.load(Relaxed)).land() };
+    unsafe { (*g.worker()).land() };
     // SAFETY: the block is this green thread's own while it runs.
     if let Some(block) = unsafe { (*g.tls.get()).as_mut() }
         && block.fresh

@@ -247,7 +247,7 @@ impl Worker {
         // caches now.
         unsafe {
             self.shared.stacks.return_local(&mut *self.stacks.get());
-            pid::return_local(&mut *self.pids.get());
+            pid::table::return_local(&mut *self.pids.get());
             tls::return_local(&mut *self.tls.get());
         }
     }
@@ -316,7 +316,7 @@ impl Worker {
     /// Runs `task` until it yields, parks or exits (re-running it at once if its park found a
     /// token already waiting).
     fn run_task(&self, task: Arc<Task>) {
-        if !super::fork_survives(&task) {
+        if !crate::rt::current::fork_survives(&task) {
             // A copy of a parent's green thread in a forked child: never run (and leaked).
             std::mem::forget(task);
             return;
@@ -425,8 +425,7 @@ impl Worker {
         // SAFETY: only green tasks are queued.
         let g = unsafe { task.green.as_ref().unwrap_unchecked() };
         self.current.set(Arc::as_ptr(task));
-        g.worker
-            .store(self as *const Worker as *mut Worker, Relaxed);
+        g.set_worker(self);
         // SAFETY: the task is switched out and ours to run; its descriptor is ours to write.
         unsafe { tls::Block::enter(g.tp, &self.carrier) };
         // Odd while a green thread runs (see `rt::monitor`); plain stores, only we write it.
@@ -472,7 +471,7 @@ impl Worker {
             return None;
         }
         let next = ws.take_run_next()?;
-        if !super::fork_survives(&next) {
+        if !crate::rt::current::fork_survives(&next) {
             // As `run_task`: a forked child's copy of a parent's green thread never runs.
             std::mem::forget(next);
             return None;
@@ -557,7 +556,7 @@ impl Worker {
             if let Some(block) = (*g.tls.get()).take() {
                 tls::give(&mut *self.tls.get(), block);
             }
-            drop(pid::release(g.pid, Some(&mut *self.pids.get())));
+            drop(pid::table::release(g.pid, Some(&mut *self.pids.get())));
         }
         g.watchers.fire();
         WorkerShared::bump(&self.shared.workers[self.index].finished);
