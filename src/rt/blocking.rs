@@ -93,7 +93,7 @@ impl Pool {
     }
 
     fn thread_main(&'static self) {
-        let _internal = crate::rt::deadlock::Internal::enter();
+        let _internal = crate::rt::census::Internal::enter();
         let mut st = self.lock();
         loop {
             if let Some((_, job)) = st.queue.pop_front() {

@@ -2,9 +2,9 @@
 //! one. The protocol:
 //!
 //! 1. Threads smarm starts for itself (carriers, monitors, the blocking pool, the dump and trace
-//!    helpers) count themselves in [`INTERNAL`] for their whole life ([`Internal`]).
-//! 2. A plain OS thread parked in a smarm wait *without a timeout* counts itself in
-//!    [`OS_PARKED`] while it is parked ([`OsPark`]), and bumps [`OS_ACTIVITY`] when it leaves.
+//!    helpers) count themselves in `rt::census` for their whole life (`census::Internal`).
+//! 2. A plain OS thread parked in a smarm wait *without a timeout* counts itself there while it
+//!    is parked (`census::OsPark`), and bumps its activity count when it leaves.
 //! 3. A monitor whose workers all sleep asks [`check`] now and then (every 100 ms at most). A
 //!    *candidate* state is: every live green thread is parked, none for a timer, a socket or the
 //!    blocking pool (`WaitReason::{Sleep, Io}`), no runtime has a pending timer, and the process
@@ -22,65 +22,19 @@
 //! deadlock (green threads waiting on each other while others run) is not this check's: a cycle
 //! of lock and `join` waits is reported by `rt::cycles`, whatever else runs.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crate::rt::census;
 use crate::rt::config::OnDeadlock;
 use crate::rt::park::{MODE_MASK, WaitReason};
-use crate::rt::sched::Shared;
-use crate::rt::sys::lock::Mutex;
+use crate::rt::sched::{self, Shared};
 
-static INTERNAL: AtomicUsize = AtomicUsize::new(0);
-static OS_PARKED: AtomicUsize = AtomicUsize::new(0);
-static OS_ACTIVITY: AtomicU64 = AtomicU64::new(0);
 static REPORTED: AtomicBool = AtomicBool::new(false);
-/// Every runtime started (their timers count as possible wakers).
-static RUNTIMES: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 
 /// How long a candidate state must stay the same to be a deadlock.
 const SETTLE: Duration = Duration::from_millis(100);
-
-/// Held for the life of a thread smarm started for itself (protocol step 1).
-pub(crate) struct Internal(());
-
-impl Internal {
-    pub(crate) fn enter() -> Internal {
-        INTERNAL.fetch_add(1, SeqCst);
-        Internal(())
-    }
-}
-
-impl Drop for Internal {
-    fn drop(&mut self) {
-        INTERNAL.fetch_sub(1, SeqCst);
-    }
-}
-
-/// Held by a plain OS thread while it is parked in a smarm wait without a timeout (step 2).
-pub(crate) struct OsPark(());
-
-impl OsPark {
-    pub(crate) fn enter() -> OsPark {
-        OS_PARKED.fetch_add(1, SeqCst);
-        OsPark(())
-    }
-}
-
-impl Drop for OsPark {
-    fn drop(&mut self) {
-        OS_ACTIVITY.fetch_add(1, SeqCst);
-        OS_PARKED.fetch_sub(1, SeqCst);
-    }
-}
-
-/// Counts `rt`'s timers in (step 3).
-pub(crate) fn register_runtime(rt: &Arc<Shared>) {
-    let mut all = RUNTIMES.lock();
-    all.retain(|w| w.strong_count() > 0);
-    all.push(Arc::downgrade(rt));
-}
 
 /// One candidate state (step 3): the parked green threads (Pid bits and park word), the OS
 /// threads parked and how many parks they have left so far.
@@ -125,15 +79,13 @@ pub(crate) fn check(shared: &Shared, watch: &mut Watch, now: Instant) {
 }
 
 fn candidate() -> Option<Candidate> {
-    let os_activity = OS_ACTIVITY.load(SeqCst);
-    let os_parked = OS_PARKED.load(SeqCst);
-    {
-        let all = RUNTIMES.lock();
-        for rt in all.iter().filter_map(Weak::upgrade) {
-            if !rt.timers.is_empty() || !rt.injector.is_empty() {
-                return None;
-            }
-        }
+    let os_activity = census::os_activity();
+    let os_parked = census::os_parked();
+    // Every runtime's timers and injected work count as possible wakers.
+    let mut pending = false;
+    sched::for_each_runtime(|rt| pending |= !rt.timers.is_empty() || !rt.injector.is_empty());
+    if pending {
+        return None;
     }
     let mut green = Vec::new();
     let mut all_parked = true;
@@ -149,11 +101,11 @@ fn candidate() -> Option<Candidate> {
         return None;
     }
     // Every thread of the process is smarm's own or parked in smarm for good.
-    if threads_in_process()? != INTERNAL.load(SeqCst) + os_parked {
+    if threads_in_process()? != census::internal() + os_parked {
         return None;
     }
     green.sort_unstable();
-    (OS_ACTIVITY.load(SeqCst) == os_activity).then_some(Candidate {
+    (census::os_activity() == os_activity).then_some(Candidate {
         green,
         os_parked,
         os_activity,

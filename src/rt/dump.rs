@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::rt::Pid;
 use crate::rt::park::{MODE_MASK, WAIT_RUNNING, WaitReason};
 use crate::rt::pid;
+use crate::rt::pid::Pid;
 use crate::rt::stacks::{Stack, Taken, Taker};
 use crate::rt::task::{Task, ThreadId};
 
@@ -141,7 +141,7 @@ pub struct Dump {
     /// The counters of the caller's runtime (a green thread's own, else the global runtime if it
     /// has started): among them workers vs carriers, hand-offs and preemptions. `None` from a
     /// plain OS thread before the global runtime starts (a dump never starts it).
-    pub stats: Option<crate::rt::Stats>,
+    pub stats: Option<crate::rt::stats::Stats>,
     /// Whether stacks were taken: `Display` then says which threads have none and why.
     stacks: bool,
 }
@@ -362,7 +362,7 @@ pub fn install_dump_on_sigquit() -> io::Result<()> {
     std::thread::Builder::new()
         .name("smarm-dump".into())
         .spawn(move || {
-            let _internal = crate::rt::deadlock::Internal::enter();
+            let _internal = crate::rt::census::Internal::enter();
             let mut byte = 0u8;
             loop {
                 // SAFETY: `read_fd` is the pipe's read end, owned by this thread for the rest of

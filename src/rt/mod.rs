@@ -7,6 +7,7 @@
 //! blocking pool). Lower layers never import higher ones.
 
 pub(crate) mod blocking;
+pub(crate) mod census;
 pub(crate) mod config;
 pub(crate) mod current;
 pub(crate) mod cycles;

@@ -266,7 +266,7 @@ struct Seen {
 }
 
 fn run(shared: &Arc<Shared>) {
-    let _internal = crate::rt::deadlock::Internal::enter();
+    let _internal = crate::rt::census::Internal::enter();
     let mut deadlock_watch = crate::rt::deadlock::Watch::default();
     crate::rt::preempt::calibrate(shared);
     let threshold = shared.blocking_threshold;
@@ -520,7 +520,7 @@ fn hand_off(shared: &Arc<Shared>, i: usize, run: u64, in_kernel: bool, age: Dura
             match std::thread::Builder::new()
                 .name(format!("smarm-carrier-{slot}"))
                 .spawn(move || {
-                    let _internal = crate::rt::deadlock::Internal::enter();
+                    let _internal = crate::rt::census::Internal::enter();
                     worker::run(s, slot, true)
                 }) {
                 Ok(h) => {
@@ -651,7 +651,7 @@ enum Target {
 /// reads the program's debug info (`rt::dump()` or SIGQUIT give them, on the caller's time).
 fn report_bound(shared: &Shared) {
     let live = lock(&shared.monitor.carriers).live;
-    let mut dump = crate::rt::dump_states();
+    let mut dump = crate::rt::dump::dump_states();
     dump.stats = Some(crate::rt::stats::snapshot(shared));
     eprintln!(
         "smarm: a carrier is stuck in a blocking call and no carrier is left to take its worker: \

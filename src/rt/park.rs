@@ -217,7 +217,7 @@ pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Inst
             // could end it): counted for the total-deadlock check (`rt::deadlock`).
             let _counted = (deadline.is_none()
                 && !matches!(reason, WaitReason::Io | WaitReason::Sleep))
-            .then(crate::rt::deadlock::OsPark::enter);
+            .then(crate::rt::census::OsPark::enter);
             park_os(&crate::rt::current::current_os_task(), kind, deadline)
         }
     }

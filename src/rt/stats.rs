@@ -1,6 +1,6 @@
 //! Runtime counters: `smarm::rt::stats()`.
 //!
-//! Every counter is written by one worker only (its own [`WorkerCounters`], on a cache line of its
+//! Every counter is written by one worker only (its own `sched::WorkerCounters`, on a cache line of its
 //! own), with a plain load + store rather than a locked read-modify-write, so counting costs the
 //! hot paths (spawn, switch, park, steal) one uncontended store each and never bounces a line
 //! between cores. Readers sum the workers' counters with relaxed loads: a snapshot taken while the
@@ -8,28 +8,9 @@
 //! which is what a monitoring counter needs.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::rt::sched::{self, Shared};
-
-/// One worker's event counters. Only that worker writes them.
-#[repr(align(64))]
-#[derive(Default)]
-pub(crate) struct WorkerCounters {
-    pub(crate) parks: AtomicU64,
-    pub(crate) steals: AtomicU64,
-    /// Green threads switched out at the end of their timeslice (`rt::preempt`).
-    pub(crate) preemptions: AtomicU64,
-}
-
-impl WorkerCounters {
-    /// Adds one to a counter that only the calling worker writes: a plain store, no lock prefix.
-    #[inline]
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.store(counter.load(Relaxed) + 1, Relaxed);
-    }
-}
 
 /// A snapshot of a runtime's counters, from [`stats`].
 ///
@@ -125,7 +106,7 @@ pub struct HandOff {
     /// The carrier slot that was stuck.
     pub carrier: usize,
     /// The green thread it was running (`None` if it ended before the monitor looked it up).
-    pub pid: Option<crate::rt::Pid>,
+    pub pid: Option<crate::rt::pid::Pid>,
     /// Its name, if it has one.
     pub name: Option<String>,
     /// Whether the carrier was asleep in the kernel (a blocking call) rather than computing.

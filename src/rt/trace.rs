@@ -176,6 +176,16 @@ thread_local! {
     static LOCAL: OnceCell<LocalRing> = const { OnceCell::new() };
 }
 
+/// Where a green thread finds its worker's carrier ring: set by the scheduler when a runtime starts
+/// (`sched::start`), since a green thread reaches its worker only through the scheduler's types,
+/// which this module, below the scheduler, does not name.
+static GREEN_RING: std::sync::OnceLock<fn() -> *const Ring> = std::sync::OnceLock::new();
+
+/// Installs the scheduler's lookup of a green thread's ring (the same function every time).
+pub(crate) fn set_green_ring_source(f: fn() -> *const Ring) {
+    let _ = GREEN_RING.set(f);
+}
+
 /// Calls `f` with the ring of the OS thread running the caller: a carrier's own (made and
 /// registered on first use), or, from a green thread (whose thread-locals are its own), its
 /// worker's carrier ring, which the worker registered before switching in. DESIGN.md rule 1: the
@@ -186,11 +196,11 @@ fn with_local_ring(f: impl FnOnce(&Ring)) {
     if crate::rt::current::current_task().is_some() {
         // Not switched out (preempted) while the worker's ring is in use.
         let _section = crate::rt::sys::lock::Section::enter();
-        let w = crate::rt::sched::current_worker();
-        // SAFETY: from a green thread, `w` is the live worker running it; its ring pointer is
-        // either null or the carrier's ring, kept alive by the carrier's thread-local `LOCAL`
-        // for as long as the worker runs on it. Nothing here switches.
-        if let Some(r) = unsafe { w.as_ref().and_then(|w| w.trace_ring.get().as_ref()) } {
+        let ring = GREEN_RING.get().map_or(std::ptr::null(), |source| source());
+        // SAFETY: from a green thread the source returns null or the ring of the carrier running
+        // it, kept alive by the carrier's thread-local `LOCAL` for as long as the worker runs on
+        // it; the section keeps this green thread there. Nothing here switches.
+        if let Some(r) = unsafe { ring.as_ref() } {
             f(r);
         }
         return;
@@ -516,7 +526,7 @@ impl Line {
 }
 
 fn writer(mut out: BufWriter<File>, rx: Receiver<Msg>, mut clock: Clock) {
-    let _internal = crate::rt::deadlock::Internal::enter();
+    let _internal = crate::rt::census::Internal::enter();
     let mut first = true;
     let mut named: HashSet<u32> = HashSet::new();
     let mut line = Line(Vec::with_capacity(512));

@@ -7,7 +7,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
-use super::Once;
+use super::once::Once;
 
 enum Data<T, F> {
     Uninit(F),

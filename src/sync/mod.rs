@@ -50,7 +50,6 @@ mod once;
 mod once_lock;
 mod poison;
 mod rwlock;
-mod select;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};

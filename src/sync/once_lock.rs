@@ -7,7 +7,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
-use super::Once;
+use super::once::Once;
 
 /// A synchronization primitive which can nominally be written to only once, as
 /// `std::sync::OnceLock`: a thread-safe cell for a value computed once.

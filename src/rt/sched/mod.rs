@@ -84,6 +84,24 @@ fn untag(p: *mut Task) -> *const Task {
     (p as usize & !RUN_NEXT_STICKY) as *const Task
 }
 
+/// One worker's event counters. Only that worker writes them.
+#[repr(align(64))]
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) parks: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    /// Green threads switched out at the end of their timeslice (`rt::preempt`).
+    pub(crate) preemptions: AtomicU64,
+}
+
+impl WorkerCounters {
+    /// Adds one to a counter that only the calling worker writes: a plain store, no lock prefix.
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Relaxed) + 1, Relaxed);
+    }
+}
+
 /// The part of a worker other threads touch: its run queue (for stealing), its sleep word, and
 /// its spawn/finish counters (written only by the worker itself, read by `Shared::quiescent`).
 pub(crate) struct WorkerShared {
@@ -116,7 +134,7 @@ pub(crate) struct WorkerShared {
     /// The carrier's kernel thread id (for the monitor's look at its state), 0 while none.
     pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Event counters for `rt::stats` (written only by the worker itself).
-    pub(crate) counters: crate::rt::stats::WorkerCounters,
+    pub(crate) counters: crate::rt::sched::WorkerCounters,
 }
 
 impl Drop for WorkerShared {
@@ -398,6 +416,13 @@ pub(crate) fn set_current_worker(w: *const Worker) {
     WORKER.with(|c| c.set(w));
 }
 
+/// The trace ring of the carrier running the calling green thread, or null (`trace`'s source for
+/// green threads; see `trace::set_green_ring_source`).
+fn green_trace_ring() -> *const trace::Ring {
+    // SAFETY: called from a green thread inside a section: its worker is alive and keeps it.
+    unsafe { current_worker().as_ref() }.map_or(std::ptr::null(), |w| w.trace_ring.get())
+}
+
 /// The thread pointer of the carrier running the calling green thread; 0 off green threads.
 /// Async-signal-safe (a `const` thread-local and plain loads): `sys::tls`'s signal shim calls it.
 fn current_carrier_tp() -> usize {
@@ -458,6 +483,23 @@ static GLOBAL_EPOCH: AtomicU64 = AtomicU64::new(0);
 static GLOBAL_START: Mutex<()> = Mutex::new(());
 /// Bumped in the child of every `fork` (see `after_fork_in_child`).
 static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Every runtime started in this process (as weak references: a stopped one drops out).
+static RUNTIMES: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
+
+fn register_runtime(rt: &Arc<Shared>) {
+    let mut all = RUNTIMES.lock();
+    all.retain(|w| w.strong_count() > 0);
+    all.push(Arc::downgrade(rt));
+}
+
+/// Calls `f` with every runtime still running (for the deadlock report: their timers and injected
+/// work are possible wakers). `f` runs under the registry's lock: a few loads, nothing that parks.
+pub(crate) fn for_each_runtime(mut f: impl FnMut(&Shared)) {
+    for rt in RUNTIMES.lock().iter().filter_map(std::sync::Weak::upgrade) {
+        f(&rt);
+    }
+}
+
 /// The lazily started process-wide runtime; its workers are never stopped (as std's threads are
 /// not when `main` returns). In the child of a `fork` the parent's workers do not exist (only the
 /// forking thread is copied), so the child starts a runtime of its own on first use.
@@ -638,6 +680,7 @@ fn child_after_resume() {
 /// Starts a runtime's workers.
 pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle<()>>) {
     install_panic_hook();
+    trace::set_green_ring_source(green_trace_ring);
     static ATFORK: std::sync::Once = std::sync::Once::new();
     // SAFETY: registers the three handlers below; the child's only releases locks and touches
     // atomics and the forking thread's own thread-locals.
@@ -675,7 +718,7 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
         has_done_waiter: AtomicBool::new(false),
         on_deadlock: config.resolved_deadlock(),
     });
-    crate::rt::deadlock::register_runtime(&shared);
+    register_runtime(&shared);
     debug_assert!(shared.workers.capacity() >= n);
     let handles = (0..n)
         .map(|i| {
@@ -683,7 +726,7 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
             std::thread::Builder::new()
                 .name(format!("smarm-worker-{i}"))
                 .spawn(move || {
-                    let _internal = crate::rt::deadlock::Internal::enter();
+                    let _internal = crate::rt::census::Internal::enter();
                     worker::run(s, i, false)
                 })
                 .expect("smarm: failed to start a worker thread")

@@ -94,8 +94,8 @@ use super::{
 use crate::rt::park::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
+use crate::rt::sched::WorkerCounters;
 use crate::rt::sched::queue::RunQueue;
-use crate::rt::stats::WorkerCounters;
 use crate::rt::sys::context;
 use crate::rt::sys::stack::Stack;
 use crate::rt::sys::tls;

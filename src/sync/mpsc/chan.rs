@@ -1,47 +1,14 @@
-//! `smarm::sync::mpsc`: std's channels, blocking by parking.
-//!
-//! One channel type serves all three flavours — unbounded (`channel`), bounded
-//! (`sync_channel(n)`) and rendezvous (`sync_channel(0)`) — because they differ only in when a
-//! sender must wait: never, while the buffer is full, or until its message has been taken. The
-//! queue and counters live under the channel's wait-list lock; blocked senders queue FIFO on that
-//! list; the single receiver, when blocked, is kept in `State::receiver` and woken by the send that
-//! gives it something to do (into the sender's *run next* slot, so a ping-pong stays on one core).
-//!
-//! The error types are std's own (`pub use`), so `Display`, `Error` and pattern matching are
-//! exactly std's, and values handed back on disconnect come back in them.
-//!
-//! Beside the mirror, [`Select`] (a smarm extension; std has none) waits on several receivers and
-//! bounded senders at once. Its protocol is explained in `sync/select.rs`; this file holds its
-//! per-channel half (the `select::Case` impls at the bottom): a selector waiting to receive sits
-//! in `State::receiver` like a blocked `recv`, one waiting to send sits in
-//! `State::send_selectors`, and a selected send holds a slot of room in `State::reserved` until
-//! it is completed or dropped.
-//!
-//! ```
-//! use smarm::sync::mpsc;
-//! use smarm::thread;
-//!
-//! // Unbounded: `send` never blocks.
-//! let (tx, rx) = mpsc::channel();
-//! thread::spawn(move || tx.send(10).unwrap());
-//! assert_eq!(rx.recv().unwrap(), 10);
-//!
-//! // Bounded: `send` blocks (the green thread, not its worker) while the buffer is full.
-//! let (tx, rx) = mpsc::sync_channel(1);
-//! thread::spawn(move || (0..3).for_each(|i| tx.send(i).unwrap()));
-//! assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]);
-//! ```
+//! The channel: one type for the unbounded, bounded and rendezvous flavours (see the module
+//! above for the design).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
+use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
-pub use super::select::{Select, SelectTimeoutError, SelectedOperation, TrySelectError};
-
-use super::select::{Case, Poll};
+use super::case::{Case, Poll};
 use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::task::Task;
 use crate::rt::waitlist::{Node, WaitList, Wake};
@@ -55,12 +22,12 @@ struct State<T> {
     received: u64,
     senders: usize,
     receiver_alive: bool,
-    /// The receiver, while it is blocked waiting for a message (in `recv`, or in a [`Select`]
+    /// The receiver, while it is blocked waiting for a message (in `recv`, or in a [`Select`](super::Select)
     /// with a receive case here). A plain pointer: the receiver cannot leave `recv` or `select`
     /// without clearing it under this lock, so whoever takes it under the lock and wakes it under
     /// the lock reaches a live task.
     receiver: Option<*const Task>,
-    /// Room promised to sends chosen by a [`Select`] and not yet completed: counted as taken.
+    /// Room promised to sends chosen by a [`Select`](super::Select) and not yet completed: counted as taken.
     reserved: usize,
     /// Selectors waiting for a send on this channel to become possible (room, a receiver for a
     /// rendezvous, or disconnection). Plain pointers, as `receiver`: a selector leaves `select`
@@ -945,7 +912,7 @@ impl<T> Case for SyncSender<T> {
 }
 
 impl<T> SyncSender<T> {
-    /// Completes a send chosen by a [`Select`]: puts `t` into the room the select reserved
+    /// Completes a send chosen by a [`Select`](super::Select): puts `t` into the room the select reserved
     /// (`reserved`), or hands it back if the receiver is gone. Never waits; a rendezvous message
     /// goes to the receiver the select found waiting, as with `try_send`.
     pub(crate) fn send_selected(&self, t: T, reserved: bool) -> Result<(), SendError<T>> {
