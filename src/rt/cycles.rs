@@ -73,7 +73,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
 use crate::rt::config::OnDeadlock;
-use crate::rt::park::{MODE_MASK, TIMEOUT, USER_TOKEN, WAKE_TOKEN};
+use crate::rt::park::word::{MODE_MASK, TIMEOUT, USER_TOKEN, WAKE_TOKEN};
 use crate::rt::pid::{self, Pid};
 use crate::rt::task::Task;
 

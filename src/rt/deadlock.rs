@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::rt::census;
 use crate::rt::config::OnDeadlock;
-use crate::rt::park::{MODE_MASK, WaitReason};
+use crate::rt::park::word::{MODE_MASK, WaitReason};
 use crate::rt::sched::{self, Shared};
 
 static REPORTED: AtomicBool = AtomicBool::new(false);

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::rt::park::{MODE_MASK, WAIT_RUNNING, WaitReason};
+use crate::rt::park::word::{MODE_MASK, WAIT_RUNNING, WaitReason};
 use crate::rt::pid;
 use crate::rt::pid::Pid;
 use crate::rt::stacks::{Stack, Taken, Taker};

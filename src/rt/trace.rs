@@ -51,7 +51,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::rt::park::WaitReason;
+use crate::rt::park::word::WaitReason;
 use crate::rt::task::Task;
 
 /// Bytes of a green thread's name kept per event (longer names are cut at a char boundary).

@@ -40,7 +40,8 @@ use std::time::Instant;
 use crate::rt::config::Config;
 use crate::rt::current::{self, current_task, current_thread_task};
 use crate::rt::monitor::Monitor;
-use crate::rt::park::{self, EPOCH_ONE, TIMEOUT, WaitKind};
+use crate::rt::park;
+use crate::rt::park::word::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
 use crate::rt::sys::context;
@@ -996,7 +997,7 @@ pub(crate) fn preempt_green() {
 /// `park` for a green thread; see `rt::park` for the protocol.
 pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>) -> bool {
     let tok = kind.token();
-    if park::try_consume(&task.state, tok) {
+    if word::try_consume(&task.state, tok) {
         return true;
     }
     let g = task.green.as_ref().expect("park_green on an OS thread");
@@ -1008,7 +1009,7 @@ pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>)
     let epoch = loop {
         let n = (s & !TIMEOUT).wrapping_add(EPOCH_ONE);
         match task.state.compare_exchange_weak(s, n, AcqRel, Relaxed) {
-            Ok(_) => break park::epoch(n),
+            Ok(_) => break word::epoch(n),
             Err(actual) => s = actual,
         }
     };

@@ -91,7 +91,8 @@ use super::{
     INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_PREEMPT, INTENT_YIELD, Shared,
     WorkerShared, set_current_worker,
 };
-use crate::rt::park::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
+use crate::rt::park;
+use crate::rt::park::word::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
 use crate::rt::sched::WorkerCounters;
@@ -356,7 +357,7 @@ impl Worker {
             unsafe { note_low_water(g) };
             match intent {
                 INTENT_YIELD | INTENT_PREEMPT => {
-                    task.wait.store(park::WAIT_NONE, Relaxed);
+                    task.wait.store(word::WAIT_NONE, Relaxed);
                     if intent == INTENT_PREEMPT {
                         WorkerCounters::bump(&self.counters().preemptions);
                         if traced_since != 0 && !direct {
@@ -432,7 +433,7 @@ impl Worker {
         let run = ws.runs.load(Relaxed) + 1;
         ws.running.store(Arc::as_ptr(task) as usize, Relaxed);
         ws.runs.store(run, Relaxed);
-        task.wait.store(park::WAIT_RUNNING, Relaxed);
+        task.wait.store(word::WAIT_RUNNING, Relaxed);
         let traced_since = trace::run_start();
         if traced_since != 0 && self.trace_ring.get().is_null() {
             self.trace_ring.set(trace::carrier_ring());
@@ -843,7 +844,7 @@ impl Worker {
 fn fire_timeout(task: &Arc<Task>, epoch: u32) {
     let mut s = task.state.load(Acquire);
     loop {
-        if park::epoch(s) != epoch {
+        if word::epoch(s) != epoch {
             return; // a stale timer: the task has parked again since
         }
         // Parked: wake it. Running, or held by a dump (`park::hold_parked`): leave TIMEOUT, which
