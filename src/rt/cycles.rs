@@ -68,28 +68,15 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
 use crate::rt::config::OnDeadlock;
 use crate::rt::park::word::{MODE_MASK, TIMEOUT, USER_TOKEN, WAKE_TOKEN};
 use crate::rt::pid::{self, Pid};
 use crate::rt::task::Task;
-
-/// A record of a wait on a `Mutex`'s owner word (step 2).
-pub(crate) const ON_MUTEX: usize = 1 << 60;
-/// A record of a wait on an `RwLock`'s owner word (step 2).
-pub(crate) const ON_RWLOCK: usize = 2 << 60;
-/// A record of a `join` of the task at the record's address (step 2).
-const ON_JOIN: usize = 3 << 60;
-const TAG: usize = 3 << 60;
-/// The checker reads the owner word through this record (step 3).
-const BUSY: usize = 1 << 62;
-/// The checker has finished reading after the waiter left (step 3).
-const DONE: usize = BUSY;
-/// The address in a record: x86-64 user space (even with 5-level paging) lies below 2^57.
-const ADDR: usize = (1 << 60) - 1;
+use crate::rt::waitfor::{ADDR, BUSY, DONE, ON_JOIN, ON_MUTEX, ON_RWLOCK, Owner, TAG};
 
 /// Where a lock's owner word sits in `sync`'s raw locks, which start with their wait list (both
 /// assert it): the report prints the lock's address, the owner word's minus this.
@@ -104,65 +91,6 @@ const WALK_SHARE: u32 = 50;
 
 /// Cycles reported so far in this process.
 static REPORTED_CYCLES: AtomicU64 = AtomicU64::new(0);
-
-/// The owner word of a lock (step 1): the stack pointer of the thread that holds it
-/// exclusively when it took it, or 0 (free, read-held, or being handed over).
-#[repr(transparent)]
-pub(crate) struct Owner(AtomicUsize);
-
-impl Owner {
-    pub(crate) const fn new() -> Owner {
-        Owner(AtomicUsize::new(0))
-    }
-
-    /// The caller has just taken the lock exclusively.
-    #[inline(always)]
-    pub(crate) fn set(&self) {
-        self.0.store(crate::rt::sys::arch::stack_pointer(), Relaxed);
-    }
-
-    /// The caller is about to release the lock (or to keep only a read hold of it).
-    #[inline]
-    pub(crate) fn clear(&self) {
-        self.0.store(0, Relaxed);
-    }
-
-    /// A record of a wait on this lock, a `Mutex` or an `RwLock` (`tag`).
-    pub(crate) fn record(&self, tag: usize) -> usize {
-        let addr = self as *const Owner as usize;
-        debug_assert!((tag == ON_MUTEX || tag == ON_RWLOCK) && addr & !ADDR == 0);
-        addr | tag
-    }
-}
-
-/// A record of a `join` of `target`.
-pub(crate) fn on_join(target: &Task) -> usize {
-    let addr = target as *const Task as usize;
-    debug_assert!(addr & !ADDR == 0);
-    addr | ON_JOIN
-}
-
-/// Step 2: the calling green thread, whose task is `me`, is about to park on `on` for good.
-pub(crate) fn enter(me: &Task, on: usize) {
-    me.wait_on.store(on, Release);
-}
-
-/// Step 2-3: the wait recorded by [`enter`] has ended. Waits while the checker reads through the
-/// record (a few instructions of the monitor's, step 3).
-pub(crate) fn leave(me: &Task) {
-    if me.wait_on.swap(0, AcqRel) & BUSY != 0 {
-        let mut spins = 0u32;
-        while me.wait_on.load(Acquire) != DONE {
-            if spins < 100 {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        me.wait_on.store(0, Relaxed);
-    }
-}
 
 /// How many deadlock cycles this process has reported.
 pub(crate) fn reported() -> u64 {
@@ -361,7 +289,7 @@ fn holder(task: &Task, on: usize) -> Holder {
     }
     // SAFETY: the record is ours (BUSY), so the waiter has not finished `leave`, and has not left
     // the wait that borrows the lock whose owner word `on` points to: the word is alive (step 3).
-    let owner = unsafe { &*((on & ADDR) as *const Owner) }.0.load(Acquire);
+    let owner = unsafe { &*((on & ADDR) as *const Owner) }.holder();
     if task
         .wait_on
         .compare_exchange(on | BUSY, on, AcqRel, Acquire)

@@ -28,6 +28,7 @@ pub(crate) mod sys;
 pub(crate) mod task;
 pub(crate) mod timer;
 pub(crate) mod trace;
+pub(crate) mod waitfor;
 pub(crate) mod waitlist;
 pub(crate) mod watch;
 

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::rt::cycles;
 use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::task::Task;
+use crate::rt::waitfor;
 
 /// One blocked thread, living on its own stack for the duration of the wait.
 pub(crate) struct Node {
@@ -56,7 +56,7 @@ impl Node {
         }
     }
 
-    /// This node, waiting on a lock whose owner's task `on` records (`cycles::Owner::record`):
+    /// This node, waiting on a lock whose owner's task `on` records (`waitfor::Owner::record`):
     /// a wait with no deadline is then an edge of the deadlock-cycle check's graph.
     pub(crate) fn on_lock(mut self, on: usize) -> Node {
         self.on = on;
@@ -138,12 +138,12 @@ impl<S> WaitList<S> {
             _ => None,
         };
         if let Some(me) = recorded {
-            cycles::enter(me, node.on);
+            waitfor::enter(me, node.on);
         }
         loop {
             if node.notified.load(Ordering::Acquire) {
                 if let Some(me) = recorded {
-                    cycles::leave(me);
+                    waitfor::leave(me);
                 }
                 return true;
             }

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
-use crate::rt::cycles::{ON_MUTEX, OWNER_OFFSET, Owner};
+use crate::rt::cycles::OWNER_OFFSET;
 use crate::rt::park::WaitReason;
+use crate::rt::waitfor::{ON_MUTEX, Owner};
 use crate::rt::waitlist::{Node, WaitList};
 
 const UNLOCKED: u32 = 0;

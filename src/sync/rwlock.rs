@@ -33,8 +33,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
-use crate::rt::cycles::{ON_RWLOCK, OWNER_OFFSET, Owner};
+use crate::rt::cycles::OWNER_OFFSET;
 use crate::rt::park::WaitReason;
+use crate::rt::waitfor::{ON_RWLOCK, Owner};
 use crate::rt::waitlist::{Locked, Node, WaitList, Wake};
 
 const MASK: u32 = (1 << 30) - 1;

@@ -1058,13 +1058,13 @@ pub(crate) fn join(task: &Task) -> Outcome {
                 // SAFETY: the running green thread's task lives while it runs.
                 let me = current_task().map(|t| unsafe { &*t });
                 if let Some(me) = me {
-                    crate::rt::cycles::enter(me, crate::rt::cycles::on_join(task));
+                    crate::rt::waitfor::enter(me, crate::rt::waitfor::on_join(task));
                 }
                 while g.join.load(Acquire) != JOIN_DONE {
                     park::park_for(WaitKind::Wake, park::WaitReason::Join, None);
                 }
                 if let Some(me) = me {
-                    crate::rt::cycles::leave(me);
+                    crate::rt::waitfor::leave(me);
                 }
             }
             // SAFETY: it finished before seeing us: the slot is still only ours.
