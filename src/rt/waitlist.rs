@@ -201,3 +201,7 @@ impl<S> Locked<'_, S> {
         woken
     }
 }
+
+#[cfg(test)]
+#[path = "waitlist_tests.rs"]
+mod tests;
