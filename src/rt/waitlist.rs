@@ -200,3 +200,7 @@ impl<S> Locked<'_, S> {
         woken
     }
 }
+
+#[cfg(test)]
+#[path = "waitlist_tests.rs"]
+mod tests;

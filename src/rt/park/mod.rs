@@ -224,3 +224,7 @@ pub(crate) fn wake_parked(task: &Task, to_back: bool) {
         None => futex::wake_one(&task.state),
     }
 }
+
+#[cfg(test)]
+#[path = "park_tests.rs"]
+mod tests;

@@ -167,3 +167,7 @@ impl Idle {
         self.lock().iter().copied().find(|&w| w != me)
     }
 }
+
+#[cfg(test)]
+#[path = "idle_tests.rs"]
+mod tests;
