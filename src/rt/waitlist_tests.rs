@@ -21,7 +21,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < WATCHDOG, "watchdog: never saw {what}");
-        if sched::current_task().is_some() {
+        if crate::rt::current::current_task().is_some() {
             crate::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(100));

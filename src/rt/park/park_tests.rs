@@ -2,6 +2,7 @@
 //! epochs, for plain OS threads (which park on the word as a futex) and for green threads (whose
 //! timers carry an epoch).
 
+use super::word::{EPOCH_SHIFT, epoch, try_consume};
 use super::*;
 use crate::rt::{Config, run};
 use std::sync::OnceLock;
@@ -25,7 +26,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < WATCHDOG, "watchdog: never saw {what}");
-        if sched::current_task().is_some() {
+        if crate::rt::current::current_task().is_some() {
             crate::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(200));
@@ -49,7 +50,7 @@ fn unpark_before_park_leaves_a_token_the_next_park_takes_at_once() {
         );
         // Would block until the watchdog deadline if the token were not there.
         assert!(
-            park_os(&task, kind, far()),
+            word::park_os(&task, kind, far()),
             "{kind:?}: park did not take the token"
         );
         assert_eq!(
@@ -59,9 +60,12 @@ fn unpark_before_park_leaves_a_token_the_next_park_takes_at_once() {
         );
     }
     // The same through the public entry point, on this thread's own task.
-    unpark(&sched::current_os_task(), WaitKind::User);
+    unpark(&crate::rt::current::current_os_task(), WaitKind::User);
     assert!(park(WaitKind::User, far()));
-    assert_eq!(sched::current_os_task().state.load(SeqCst) & USER_TOKEN, 0);
+    assert_eq!(
+        crate::rt::current::current_os_task().state.load(SeqCst) & USER_TOKEN,
+        0
+    );
 }
 
 #[test]
@@ -70,9 +74,9 @@ fn tokens_do_not_accumulate() {
     unpark(&task, WaitKind::Wake);
     unpark(&task, WaitKind::Wake);
     unpark(&task, WaitKind::Wake);
-    assert!(park_os(&task, WaitKind::Wake, far()));
+    assert!(word::park_os(&task, WaitKind::Wake, far()));
     // A second park finds nothing and times out.
-    assert!(!park_os(
+    assert!(!word::park_os(
         &task,
         WaitKind::Wake,
         Some(Instant::now() + Duration::from_millis(5))
@@ -90,7 +94,7 @@ fn user_and_wake_tokens_do_not_mix() {
         let task = os_task("t");
         unpark(&task, given);
         assert!(
-            !park_os(&task, wanted, short()),
+            !word::park_os(&task, wanted, short()),
             "a {given:?} token satisfied a {wanted:?} park"
         );
         assert_eq!(
@@ -99,7 +103,7 @@ fn user_and_wake_tokens_do_not_mix() {
             "the {given:?} token is still there, mode back to 0"
         );
         assert!(!try_consume(&task.state, wanted.token()));
-        assert!(park_os(&task, given, far()), "its own park takes it");
+        assert!(word::park_os(&task, given, far()), "its own park takes it");
         assert_eq!(task.state.load(SeqCst), 0);
     }
 }
@@ -115,7 +119,7 @@ fn a_wake_token_leaves_a_user_parker_asleep_until_its_own_token() {
         let parker = {
             let (task, returned) = (task.clone(), returned.clone());
             std::thread::spawn(move || {
-                let r = park_os(&task, wanted, far());
+                let r = word::park_os(&task, wanted, far());
                 returned.store(true, SeqCst);
                 r
             })
@@ -149,21 +153,21 @@ fn a_wake_token_leaves_a_user_parker_asleep_until_its_own_token() {
 fn timeouts_return_false_and_leave_the_word_clean() {
     let task = os_task("t");
     // A deadline already passed: at once.
-    assert!(!park_os(&task, WaitKind::Wake, Some(Instant::now())));
+    assert!(!word::park_os(&task, WaitKind::Wake, Some(Instant::now())));
     assert_eq!(task.state.load(SeqCst), 0);
     let d = Instant::now() + Duration::from_millis(10);
-    assert!(!park_os(&task, WaitKind::User, Some(d)));
+    assert!(!word::park_os(&task, WaitKind::User, Some(d)));
     assert!(Instant::now() >= d, "returned before its deadline");
     assert_eq!(task.state.load(SeqCst), 0, "the mode is cleared on timeout");
     // An unpark after the timeout is a token for the next park, not lost.
     unpark(&task, WaitKind::User);
-    assert!(park_os(&task, WaitKind::User, far()));
+    assert!(word::park_os(&task, WaitKind::User, far()));
     // Through `park` on this thread's own task.
     assert!(!park(
         WaitKind::Wake,
         Some(Instant::now() + Duration::from_millis(2))
     ));
-    assert_eq!(mode_of(&sched::current_os_task()), 0);
+    assert_eq!(mode_of(&crate::rt::current::current_os_task()), 0);
 }
 
 /// K threads each hand the parker M items, one at a time: they set their flag, unpark, and wait
@@ -203,7 +207,7 @@ fn many_unparkers_lose_no_wake_up() {
         if taken < K * M {
             parks += 1;
             let deadline = Instant::now() + WATCHDOG;
-            if !park_os(&task, WaitKind::Wake, Some(deadline)) {
+            if !word::park_os(&task, WaitKind::Wake, Some(deadline)) {
                 let left: Vec<_> = flags.iter().map(|f| f.load(SeqCst)).collect();
                 panic!("lost wake-up: parked for {WATCHDOG:?} with flags {left:?}, {taken} taken");
             }
@@ -223,7 +227,7 @@ fn an_os_thread_is_never_held() {
     let task = os_task("parker");
     let parker = {
         let task = task.clone();
-        std::thread::spawn(move || park_os(&task, WaitKind::Wake, far()))
+        std::thread::spawn(move || word::park_os(&task, WaitKind::Wake, far()))
     };
     wait_until("the parker parked", || {
         mode_of(&task) == WaitKind::Wake.mode()
@@ -244,7 +248,9 @@ fn a_stale_timer_does_nothing_and_a_current_one_times_the_park_out() {
         let parker = {
             let slot = slot.clone();
             crate::thread::spawn(move || {
-                slot.set(sched::current_thread_task()).ok().unwrap();
+                slot.set(crate::rt::current::current_thread_task())
+                    .ok()
+                    .unwrap();
                 // A first park, woken by a token: an older epoch exists.
                 let first = park(WaitKind::Wake, None);
                 (first, park(WaitKind::Wake, None))
@@ -302,7 +308,7 @@ fn a_timeout_left_while_running_does_not_end_the_next_park() {
         let parker = {
             let (slot, saw_timeout) = (slot.clone(), saw_timeout.clone());
             crate::thread::spawn(move || {
-                let me = sched::current_thread_task();
+                let me = crate::rt::current::current_thread_task();
                 slot.set(me.clone()).ok().unwrap();
                 let rt = me.green.as_ref().unwrap().rt();
                 let e = epoch(me.state.load(SeqCst));
@@ -346,7 +352,9 @@ fn a_wake_during_a_hold_is_delayed_not_lost() {
         let parker = {
             let (slot, returned) = (slot.clone(), returned.clone());
             crate::thread::spawn(move || {
-                slot.set(sched::current_thread_task()).ok().unwrap();
+                slot.set(crate::rt::current::current_thread_task())
+                    .ok()
+                    .unwrap();
                 let r = park(WaitKind::Wake, None);
                 returned.store(true, SeqCst);
                 r
