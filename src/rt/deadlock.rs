@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::rt::census;
 use crate::rt::config::OnDeadlock;
 use crate::rt::park::word::{MODE_MASK, WaitReason};
-use crate::rt::sched::{self, Shared};
+use crate::rt::sched::{self, shared::Shared};
 
 static REPORTED: AtomicBool = AtomicBool::new(false);
 
@@ -83,7 +83,9 @@ fn candidate() -> Option<Candidate> {
     let os_parked = census::os_parked();
     // Every runtime's timers and injected work count as possible wakers.
     let mut pending = false;
-    sched::for_each_runtime(|rt| pending |= !rt.timers.is_empty() || !rt.injector.is_empty());
+    sched::shared::for_each_runtime(|rt| {
+        pending |= !rt.timers.is_empty() || !rt.injector.is_empty()
+    });
     if pending {
         return None;
     }

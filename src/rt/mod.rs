@@ -21,6 +21,7 @@ pub(crate) mod pid;
 #[doc(hidden)]
 pub mod preempt;
 pub(crate) mod reactor;
+pub(crate) mod runtime;
 pub(crate) mod sched;
 pub(crate) mod stacks;
 pub(crate) mod stats;
@@ -69,21 +70,21 @@ where
     T: Send,
 {
     let traced = trace::begin_run(config.trace_path());
-    let (shared, handles) = sched::start(config);
+    let (shared, handles) = crate::rt::runtime::start(config);
     // SAFETY: `f` may borrow from our caller; we do not return (or unwind) before the green thread
     // running it has finished: `wait_and_stop` waits for every green thread of this runtime, and
     // nothing between the spawn and there can panic.
-    let task = match unsafe { sched::spawn(&shared, Some("main".into()), None, f) } {
+    let task = match unsafe { sched::spawn::spawn(&shared, Some("main".into()), None, f) } {
         Ok(t) => t,
         Err(e) => {
-            sched::wait_and_stop(&shared, handles);
+            crate::rt::runtime::wait_and_stop(&shared, handles);
             trace::end_run(traced);
             panic!("smarm: failed to spawn the main green thread: {e}");
         }
     };
-    sched::wait_and_stop(&shared, handles);
+    crate::rt::runtime::wait_and_stop(&shared, handles);
     trace::end_run(traced);
-    match sched::join(&task) {
+    match sched::spawn::join(&task) {
         // SAFETY: `spawn` erased `f`'s result type, `T`.
         Ok(v) => unsafe { v.into_inner::<T>() },
         Err(payload) => std::panic::resume_unwind(payload),

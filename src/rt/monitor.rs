@@ -67,7 +67,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::rt::sched::queue::RunQueue;
-use crate::rt::sched::{Shared, WorkerShared, worker};
+use crate::rt::sched::shared::{Shared, WorkerShared};
+use crate::rt::sched::worker;
 use crate::rt::stats::HandOff;
 use crate::rt::sys::futex;
 use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
@@ -93,7 +94,7 @@ pub(crate) struct Monitor {
 /// Hand-offs kept for `rt::stats().recent_handoffs`.
 const HANDOFF_LOG: usize = 16;
 
-/// Carriers beyond the first N (whose threads `sched::start` made and its caller joins).
+/// Carriers beyond the first N (whose threads `crate::rt::runtime::start` made and its caller joins).
 struct Carriers {
     /// Slots given up by retired carriers (reused lowest first: `workers_hw` stays compact).
     released: Vec<usize>,

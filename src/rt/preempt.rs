@@ -37,7 +37,10 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::rt::sched::{self, Shared, WorkerShared};
+use crate::rt::sched::{
+    self,
+    shared::{Shared, WorkerShared},
+};
 use crate::rt::sys::lock;
 
 /// Default number of allocations (or `check!()`s) between two looks at the clock.
@@ -137,7 +140,7 @@ fn slow_check() {
     // thread-locals (`sys::tls`), so code stopped with a thread-local's address in a register,
     // inside stdout's lock or holding a `std::sync::Mutex` finds everything as it left it. A
     // contender for that mutex blocks its carrier, and the monitor hands that carrier's worker on.
-    sched::preempt_green();
+    sched::switch::preempt_green();
 }
 
 /// A global allocator that adds preemption checks to another (`System` by default).

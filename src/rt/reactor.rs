@@ -251,7 +251,7 @@ pub(crate) fn reactor() -> io::Result<&'static Reactor> {
 /// Wakes every worker of the global runtime (starting it if needed), so that one of them takes
 /// the driver when it goes back to sleep.
 fn kick_global() {
-    let g = sched::global();
+    let g = crate::rt::runtime::global();
     for (i, _) in g.workers.allocated() {
         g.unpark_worker(i);
     }
@@ -267,8 +267,8 @@ pub(crate) fn runtime_stopped() {
 
 /// A worker of `from` leaves the driver to run work and `from` has no other sleeper: a sleeping
 /// worker of the global runtime (if `from` is another runtime) takes the driver instead.
-pub(crate) fn hand_on_to_global(from: &sched::Shared) {
-    let g = sched::global();
+pub(crate) fn hand_on_to_global(from: &sched::shared::Shared) {
+    let g = crate::rt::runtime::global();
     if std::ptr::eq(&**g, from) {
         return;
     }

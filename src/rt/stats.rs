@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::rt::sched::{self, Shared};
+use crate::rt::sched::shared::Shared;
 
 /// A snapshot of a runtime's counters, from [`stats`].
 ///
@@ -189,12 +189,12 @@ pub struct WorkerStats {
 /// assert!(["wrfsbase", "arch_prctl", "tpidr_el0"].contains(&s.tls_switch));
 /// ```
 pub fn stats() -> Stats {
-    sched::with_current_rt(snapshot)
+    crate::rt::runtime::with_current_rt(snapshot)
 }
 
 /// [`stats`] without starting the global runtime: `None` from a plain OS thread before it starts.
 pub(crate) fn current_if_started() -> Option<Stats> {
-    sched::with_current_rt_if_started(snapshot)
+    crate::rt::runtime::with_current_rt_if_started(snapshot)
 }
 
 pub(crate) fn snapshot(rt: &Shared) -> Stats {

@@ -186,7 +186,7 @@ pub(crate) struct Task {
 /// thread currently running or switching this green thread, or (for `result`/`joiner`) under the
 /// `join` handshake; each access says which.
 pub(crate) struct Green {
-    /// The runtime this green thread belongs to (a `sched::Shared`), read through `Green::rt`.
+    /// The runtime this green thread belongs to (a `sched::shared::Shared`), read through `Green::rt`.
     /// Not counted: a runtime outlives its live green threads (`rt::run` waits for all of them;
     /// the global runtime is never dropped), and the runtime is only reached through a task while
     /// the task is alive (parked or running).

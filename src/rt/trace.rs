@@ -177,7 +177,7 @@ thread_local! {
 }
 
 /// Where a green thread finds its worker's carrier ring: set by the scheduler when a runtime starts
-/// (`sched::start`), since a green thread reaches its worker only through the scheduler's types,
+/// (`crate::rt::runtime::start`), since a green thread reaches its worker only through the scheduler's types,
 /// which this module, below the scheduler, does not name.
 static GREEN_RING: std::sync::OnceLock<fn() -> *const Ring> = std::sync::OnceLock::new();
 

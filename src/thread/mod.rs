@@ -381,7 +381,7 @@ pub fn panicking() -> bool {
 /// ```
 pub fn yield_now() {
     if crate::rt::current::current_task().is_some() {
-        sched::yield_green();
+        sched::switch::yield_green();
     } else {
         std::thread::yield_now();
     }
@@ -649,8 +649,9 @@ impl Builder {
         }
         let name = self.name.map(String::into_boxed_str);
         // SAFETY: the caller promises the borrowed data outlives the thread.
-        let task =
-            sched::with_current_rt(|rt| unsafe { sched::spawn(rt, name, self.stack_size, f) })?;
+        let task = crate::rt::runtime::with_current_rt(|rt| unsafe {
+            sched::spawn::spawn(rt, name, self.stack_size, f)
+        })?;
         Ok(JoinHandle {
             thread: Thread { inner: task },
             _result: PhantomData,
@@ -760,7 +761,7 @@ impl<T> JoinHandle<T> {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; we take its one field out.
         let thread = unsafe { std::ptr::read(&this.thread) };
-        match sched::join(&thread.inner) {
+        match sched::spawn::join(&thread.inner) {
             // SAFETY: this handle was made for a closure returning `T`, erased by `sched::spawn`.
             Ok(v) => Ok(unsafe { v.into_inner::<T>() }),
             Err(payload) => Err(payload),
@@ -812,7 +813,7 @@ impl<T> Drop for JoinHandle<T> {
     /// Detaches the thread, as dropping std's handle does; its result is dropped by whichever of
     /// the two finishes last.
     fn drop(&mut self) {
-        sched::detach(&self.thread.inner);
+        sched::spawn::detach(&self.thread.inner);
     }
 }
 

@@ -88,7 +88,7 @@ pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Inst
             // The runtime's own locks and futexes may set errno on the way; a blocking call that
             // succeeds leaves the caller's errno alone, as std's `sleep` does.
             let errno = crate::rt::sys::tls::errno();
-            let r = sched::park_green(task, kind, deadline);
+            let r = sched::switch::park_green(task, kind, deadline);
             crate::rt::sys::tls::set_errno(errno);
             r
         }
@@ -214,7 +214,7 @@ pub(crate) fn wake_parked(task: &Task, to_back: bool) {
     match &task.green {
         // SAFETY: every green Task lives in an Arc made by `spawn`, and the caller's reference
         // keeps it alive now; the run queue gets a reference of its own.
-        Some(_) => sched::schedule(
+        Some(_) => sched::worker::schedule(
             unsafe {
                 Arc::increment_strong_count(task);
                 Arc::from_raw(task)

@@ -3,9 +3,9 @@
 //! The real functions cannot run under loom: `Task::state` is a std `AtomicU32` and a green park
 //! switches stacks. So this is a self-contained copy of the word's transitions, with the real
 //! constants, one function per step of the real code; keep it in step with:
-//! - [`begin_park`]: `sched::park_green` up to the switch (consume a token, else bump the epoch);
+//! - [`begin_park`]: `sched::switch::park_green` up to the switch (consume a token, else bump the epoch);
 //! - [`complete_park`]: `Worker::complete_park` (after the switch has saved the context);
-//! - [`resume`]: `sched::park_green` after the switch (clear the token and TIMEOUT);
+//! - [`resume`]: `sched::switch::park_green` after the switch (clear the token and TIMEOUT);
 //! - [`unpark`]: `park::unpark_inner`; [`fire_timeout`]: `worker::fire_timeout`;
 //! - [`hold_and_read`]: `park::hold_parked`, the dump's stack walk, and `Held`'s drop.
 //!
@@ -77,7 +77,7 @@ fn try_consume(m: &Model, token: u32) -> bool {
     false
 }
 
-/// `sched::park_green` before the switch: `Err(())` if a token was there (returns at once), else
+/// `sched::switch::park_green` before the switch: `Err(())` if a token was there (returns at once), else
 /// the new epoch (the one its timer, if any, is tagged with).
 fn begin_park(m: &Model, kind: WaitKind) -> Result<u32, ()> {
     if try_consume(m, kind.token()) {
@@ -114,7 +114,7 @@ fn complete_park(m: &Model, kind: WaitKind) -> bool {
     }
 }
 
-/// `sched::park_green` after the switch: whether a token woke it.
+/// `sched::switch::park_green` after the switch: whether a token woke it.
 fn resume(m: &Model, kind: WaitKind) -> bool {
     let tok = kind.token();
     let s = m.state.fetch_and(!(tok | TIMEOUT), AcqRel);

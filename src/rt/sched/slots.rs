@@ -11,7 +11,7 @@ use std::ops::Index;
 use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 
-use super::WorkerShared;
+use super::shared::WorkerShared;
 
 pub(crate) struct Slots {
     ptrs: Box<[AtomicPtr<WorkerShared>]>,

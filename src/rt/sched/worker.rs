@@ -87,19 +87,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Instant;
 
-use super::{
+use super::queue::RunQueue;
+use super::shared::WorkerCounters;
+use super::shared::{
     INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_PREEMPT, INTENT_YIELD, Shared,
-    WorkerShared, set_current_worker,
+    WorkerShared,
 };
+use crate::rt::current;
 use crate::rt::park;
 use crate::rt::park::word::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
 use crate::rt::pid;
 use crate::rt::reactor;
-use crate::rt::sched::WorkerCounters;
-use crate::rt::sched::queue::RunQueue;
 use crate::rt::sys::context;
+use crate::rt::sys::lock::Section;
 use crate::rt::sys::stack::Stack;
 use crate::rt::sys::tls;
+use crate::rt::task::Green;
 use crate::rt::task::Task;
 use crate::rt::trace;
 
@@ -723,7 +726,7 @@ impl Worker {
                 running = true;
                 long_run |= seen[i] == runs;
                 if seen[i] == runs
-                    && w.run_next_addr() & super::RUN_NEXT_STICKY == 0
+                    && w.run_next_addr() & super::shared::RUN_NEXT_STICKY == 0
                     && let Some(t) = w.take_run_next()
                 {
                     shared.injector.push(t);
@@ -863,6 +866,148 @@ fn fire_timeout(task: &Arc<Task>, epoch: u32) {
                 return;
             }
             Err(actual) => s = actual,
+        }
+    }
+}
+
+/// The scheduler's typed view of the fields it keeps in the task layer's `Green` (see there).
+impl Green {
+    /// The runtime this green thread belongs to.
+    pub(crate) fn rt(&self) -> &Shared {
+        // SAFETY: `rt` is only ever set (by `spawn_placed`) from a `&Shared`; callers only ask
+        // while the task is alive, which the runtime outlives (see the field).
+        unsafe { &*(self.rt as *const Shared) }
+    }
+
+    /// The worker running this green thread, set by that worker before every switch in (null
+    /// before the first); valid while the green thread runs on it.
+    #[inline(always)]
+    pub(crate) fn worker(&self) -> *const Worker {
+        self.worker.load(Relaxed) as *const Worker
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_worker(&self, w: &Worker) {
+        self.worker.store(w as *const Worker as *mut (), Relaxed);
+    }
+}
+
+thread_local! {
+    /// The worker a carrier runs (scheduler code only: green code has its own, null, copy).
+    static WORKER: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The worker running the calling code, or null on a plain OS thread. From a green thread this is
+/// the worker it runs on *now*: never keep the result across a switch.
+#[inline(never)]
+pub(crate) fn current_worker() -> *const Worker {
+    let Some(t) = current::current_task() else {
+        return WORKER.with(Cell::get);
+    };
+    // SAFETY: a current task is the running green thread's own task, alive while it runs;
+    // `green` is set for every spawned task.
+    unsafe { (*t).green.as_ref().unwrap_unchecked().worker() }
+}
+
+#[inline(never)]
+/// The worker this carrier runs, from its own thread-local (scheduler code and the `fork`
+/// handlers, on the carrier's thread pointer; green code uses [`current_worker`]).
+pub(crate) fn carrier_worker() -> *const Worker {
+    WORKER.with(Cell::get)
+}
+
+#[inline(never)]
+pub(crate) fn set_current_worker(w: *const Worker) {
+    WORKER.with(|c| c.set(w));
+}
+
+/// The trace ring of the carrier running the calling green thread, or null (`trace`'s source for
+/// green threads; see `trace::set_green_ring_source`).
+pub(crate) fn green_trace_ring() -> *const trace::Ring {
+    // SAFETY: called from a green thread inside a section: its worker is alive and keeps it.
+    unsafe { current_worker().as_ref() }.map_or(std::ptr::null(), |w| w.trace_ring.get())
+}
+
+/// The thread pointer of the carrier running the calling green thread; 0 off green threads.
+/// Async-signal-safe (a `const` thread-local and plain loads): `sys::tls`'s signal shim calls it.
+pub(crate) fn current_carrier_tp() -> usize {
+    let Some(t) = current::current_task() else {
+        return 0;
+    };
+    // SAFETY: a current task is the running green thread's task; its worker, set before the
+    // switch in, is alive while it runs.
+    unsafe {
+        let w = (*t).green.as_ref().unwrap_unchecked().worker();
+        w.as_ref().map_or(0, |w| w.carrier.tp)
+    }
+}
+
+/// The worker running the caller if it belongs to `rt`. The reference lives no longer than the
+/// caller's [`Section`]: inside one the caller is never switched out (`sys::lock`), so it stays
+/// on this worker, and the caller itself never switches while it holds a runtime section.
+pub(crate) fn local_worker<'s>(rt: &Shared, _section: &'s Section) -> Option<&'s Worker> {
+    let w = current_worker();
+    // SAFETY: a non-null worker is the one running this code, alive while it runs; the section
+    // keeps this code on it for the reference's lifetime.
+    let w = unsafe { w.as_ref()? };
+    std::ptr::eq(&*w.shared, rt).then_some(w)
+}
+
+/// Makes a parked green thread runnable (its park mode was just cleared by the caller).
+///
+/// On a worker of the task's runtime the task goes to the worker's *run next* slot, or with
+/// `to_back`, onto its local deque like a spawn (taken newest first, after nothing in the run-next
+/// slot): a thread that finishes wakes its joiner that way, since nothing awaits a reply from it;
+/// the joiner then runs after the sibling this worker spawned last rather than before it, which
+/// keeps a tree of joins depth-first. Elsewhere it goes to the injector.
+pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
+    if trace::enabled() {
+        trace::woken(&task);
+    }
+    let g = task.green.as_ref().expect("schedule: not a green thread");
+    // The switch into it starts by loading its saved frame, cold by now when many threads take
+    // turns (a ring of 1000): start fetching those two cache lines while it waits in a queue.
+    // SAFETY: the task is parked, so nobody writes its saved stack pointer; the caller's clearing
+    // of its park mode acquired the worker's write of it. A prefetch never faults.
+    unsafe {
+        let sp = *g.ctx.get();
+        crate::rt::sys::arch::prefetch(sp);
+        crate::rt::sys::arch::prefetch(sp.wrapping_add(64));
+    }
+    let rt = g.rt();
+    // No preemption while this worker's run-next slot and queue are in hand (`sys::lock`).
+    let _section = Section::enter();
+    match local_worker(rt, &_section) {
+        Some(w) if to_back => {
+            w.local_queue().push(task, &w.shared.injector);
+            w.shared.notify();
+        }
+        Some(w) if w.shared_part().is_stuck() => {
+            if w.shared_part().lost.load(Relaxed) {
+                // This carrier gave its worker away (its green thread is in foreign code): what
+                // it wakes goes where every worker looks, not to a queue only thieves reach.
+                w.shared.injector.push(task);
+            } else {
+                // The running green thread holds this worker (a hog, or a blocking std call
+                // soon): the run-next slot would strand the task; thieves can reach the queue.
+                w.local_queue().push(task, &w.shared.injector);
+            }
+            w.shared.notify();
+        }
+        Some(w) => {
+            // The task waits for its waker to switch; if the waker computes on instead, the
+            // sleeping worker that watches takes it (`worker.rs`, "Run-next cannot strand").
+            let sticky = task.wait.load(Relaxed) == park::WaitReason::Lock as u8;
+            if let Some(prev) = w.shared_part().replace_run_next(task, sticky) {
+                w.local_queue().push(prev, &w.shared.injector);
+                w.shared.notify();
+            }
+        }
+        None => {
+            // SAFETY: see `Green::rt`: the runtime outlives its live tasks; `task` is alive.
+            let rt: &Shared = unsafe { &*(rt as *const Shared) };
+            rt.injector.push(task);
+            rt.notify();
         }
     }
 }
