@@ -115,6 +115,11 @@ impl<T: AsRawFd> Socket<T> {
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
+        // Called once, when `op` would block: a plain OS thread is about to wait for the reactor.
+        let timeout = || {
+            crate::rt::runtime::ensure_poller();
+            timeout()
+        };
         self.src
             .io(interest, self.nonblocking(), timeout, op)?
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EAGAIN))

@@ -13,11 +13,11 @@
 //!    call); the checker finds the green thread whose stack holds it (`Green::stack_range`).
 //!    A plain OS thread's (or a carrier's) stack is no green thread's: it is not a node.
 //! 2. **Waits.** A green thread that parks on a lock's wait list with no deadline, or in `join`,
-//!    first records what it waits on in its task's `wait_on` word ([`enter`]): the address of the
+//!    first records what it waits on in its task's `wait_on` word ([`enter`](crate::rt::waitfor::enter)): the address of the
 //!    lock's owner word tagged [`ON_MUTEX`] or [`ON_RWLOCK`], or the joined thread's task address
 //!    tagged `ON_JOIN` (tags in the top bits, above any user-space address); the park that
 //!    follows orders the record before the park word's *parked*.
-//!    It clears the record ([`leave`]) when the wait ends, before it returns (so before the lock
+//!    It clears the record ([`leave`](crate::rt::waitfor::leave)) when the wait ends, before it returns (so before the lock
 //!    can go away). Condvar, channel, barrier, park, sleep and socket waits record nothing.
 //! 3. **Reading an owner word safely.** The checker reads a lock's owner word through a waiter's
 //!    record, and the lock may be freed as soon as that waiter returns. So it first marks the

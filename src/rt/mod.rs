@@ -38,9 +38,9 @@ pub use config::{Config, OnDeadlock};
 pub use dump::{Dump, ThreadInfo, ThreadState, dump, dump_states, install_dump_on_sigquit};
 pub use park::WaitReason;
 pub use pid::Pid;
-pub use reactor::{wait_readable, wait_writable};
+pub use runtime::{stats, wait_readable, wait_writable};
 pub use stacks::{Frame, Stack};
-pub use stats::{HandOff, Stats, WorkerStats, stats};
+pub use stats::{HandOff, Stats, WorkerStats};
 
 /// Runs `f` as a green thread on a new runtime built from `config`, and returns its result once
 /// `f` **and every green thread spawned on this runtime** have finished; then the runtime's

@@ -26,7 +26,7 @@
 //! 3. when the stuck green thread comes back to the runtime (it yields, parks, exits or is
 //!    preempted), its carrier sees `lost`: the green thread goes to the injector, everything queued
 //!    on the carrier follows, the carrier counts itself out (`Idle::remove_worker`) and waits as a
-//!    spare (`wait_as_spare`). A spare idle for [`SPARE_KEEP`] retires.
+//!    spare (`wait_as_spare`). A spare idle for [`SPARE_KEEP`](crate::rt::sched::carriers::SPARE_KEEP) retires.
 //!
 //! So at most N carriers run green code, except that a carrier stuck in foreign code that
 //! *computes* (the second case above) goes on computing beside them until its next smarm call.
@@ -60,125 +60,19 @@
 //! the entry that has waited at the front of its deque for a whole threshold (`sched/queue.rs`,
 //! "Nothing starves").
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicU32};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::rt::sched::carriers::{HANDOFF_LOG, HandOff, lock};
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::sched::shared::{Shared, WorkerShared};
 use crate::rt::sched::worker;
-use crate::rt::stats::HandOff;
-use crate::rt::sys::futex;
 use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
 
 /// The shortest sampling period: Go's sysmon starts at 20 µs; a futex sleep this short costs a
 /// few µs of an otherwise idle core.
 pub(crate) const FAST_TICK: Duration = Duration::from_micros(50);
-/// How long a spare carrier waits for a worker before it retires.
-pub(crate) const SPARE_KEEP: Duration = Duration::from_secs(2);
-
-/// The monitor's sleep word and the runtime's carriers.
-pub(crate) struct Monitor {
-    word: AtomicU32,
-    /// The monitor sleeps a long tick (nothing ran at its last sample): a worker that wakes to run
-    /// wakes it (`wake_if_deep`), so watching for stuck carriers starts with the work.
-    deep: AtomicBool,
-    carriers: Mutex<Carriers>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// The last [`HANDOFF_LOG`] hand-offs, for `rt::stats` and the dump.
-    handoff_log: Mutex<std::collections::VecDeque<HandOff>>,
-}
-
-/// Hand-offs kept for `rt::stats().recent_handoffs`.
-const HANDOFF_LOG: usize = 16;
-
-/// Carriers beyond the first N (whose threads `crate::rt::runtime::start` made and its caller joins).
-struct Carriers {
-    /// Slots given up by retired carriers (reused lowest first: `workers_hw` stays compact).
-    released: Vec<usize>,
-    /// The next slot never used yet.
-    fresh: usize,
-    /// Slots whose carriers wait as spares (`wait_as_spare`).
-    spare: Vec<usize>,
-    /// Threads the monitor started, joined at shutdown (or when their slot is reused).
-    handles: Vec<(usize, JoinHandle<()>)>,
-    /// Carriers alive now and at most so far.
-    live: usize,
-    peak: usize,
-    /// The carrier bound was reported (once per runtime).
-    bound_reported: bool,
-}
-
-/// Carrier counts for `rt::stats`.
-pub(crate) struct CarrierCounts {
-    pub(crate) live: usize,
-    pub(crate) peak: usize,
-    pub(crate) spare: usize,
-}
-
-impl Monitor {
-    /// A runtime of `workers` workers, each on its own carrier, and at most `capacity` carriers.
-    pub(crate) fn new(workers: usize, capacity: usize) -> Monitor {
-        let _ = capacity;
-        Monitor {
-            word: AtomicU32::new(0),
-            deep: AtomicBool::new(false),
-            carriers: Mutex::new(Carriers {
-                released: Vec::new(),
-                fresh: workers,
-                spare: Vec::new(),
-                handles: Vec::new(),
-                live: workers,
-                peak: workers,
-                bound_reported: false,
-            }),
-            thread: Mutex::new(None),
-            handoff_log: Mutex::new(std::collections::VecDeque::new()),
-        }
-    }
-
-    /// The last hand-offs, oldest first.
-    pub(crate) fn recent_handoffs(&self) -> Vec<HandOff> {
-        lock(&self.handoff_log).iter().cloned().collect()
-    }
-
-    /// Wakes the monitor now. Allocation-free.
-    pub(crate) fn poke(&self) {
-        if self.word.swap(1, SeqCst) == 0 {
-            futex::wake_one(&self.word);
-        }
-    }
-
-    /// A worker woke to run green threads: if the monitor sleeps long, wake it. A load on the
-    /// worker's wake path, a futex wake at most once per deep sleep.
-    pub(crate) fn wake_if_deep(&self) {
-        if self.deep.load(Relaxed) && self.deep.swap(false, Relaxed) {
-            self.poke();
-        }
-    }
-
-    fn sleep(&self, timeout: Duration) {
-        if self.word.swap(0, SeqCst) == 0 {
-            futex::wait(&self.word, 0, Some(timeout));
-        }
-    }
-
-    /// Holds the carriers' lock across a `fork` (see `sched::before_fork`).
-    pub(crate) fn hold_for_fork(&self) -> Box<dyn std::any::Any + '_> {
-        Box::new(lock(&self.carriers))
-    }
-
-    pub(crate) fn counts(&self) -> CarrierCounts {
-        let c = lock(&self.carriers);
-        CarrierCounts {
-            live: c.live,
-            peak: c.peak,
-            spare: c.spare.len(),
-        }
-    }
-}
 
 /// Starts `shared`'s monitor thread (stopped by `stop`).
 pub(crate) fn start(shared: &Arc<Shared>) {
@@ -207,44 +101,6 @@ pub(crate) fn stop(shared: &Shared) {
             let _ = h.join();
         }
     }
-}
-
-/// A carrier in `slot` left its loop for good (retired, or the runtime stopped): the slot may be
-/// reused.
-pub(crate) fn release_slot(shared: &Shared, slot: usize) {
-    let mut c = lock(&shared.monitor.carriers);
-    c.live -= 1;
-    c.released.push(slot);
-    c.released.sort_unstable_by(|a, b| b.cmp(a));
-}
-
-/// A carrier that gave up its worker waits here until the monitor gives it one (`true`), or
-/// retires after [`SPARE_KEEP`] or at shutdown (`false`).
-pub(crate) fn wait_as_spare(shared: &Shared, slot: usize) -> bool {
-    {
-        let mut c = lock(&shared.monitor.carriers);
-        if shared.shutdown.load(SeqCst) {
-            return false;
-        }
-        c.spare.push(slot);
-    }
-    let since = Instant::now();
-    loop {
-        let left = SPARE_KEEP.saturating_sub(since.elapsed());
-        shared.park_spare(slot, left);
-        let mut c = lock(&shared.monitor.carriers);
-        let Some(at) = c.spare.iter().position(|&s| s == slot) else {
-            return true; // taken: the monitor counted us in as a worker
-        };
-        if shared.shutdown.load(SeqCst) || since.elapsed() >= SPARE_KEEP {
-            c.spare.swap_remove(at);
-            return false;
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How often idle TLS areas are looked at: an area idle through a whole interval goes cold.

@@ -243,76 +243,64 @@ pub(crate) fn reactor() -> io::Result<&'static Reactor> {
     REACTOR_GEN.store(crate::rt::current::fork_gen(), Ordering::Release);
     REACTOR.store(r as *const Reactor as *mut Reactor, Ordering::Release);
     drop(started);
-    // Someone must poll even if only plain OS threads use sockets (module docs).
-    kick_global();
+    // Someone must poll even if only plain OS threads use sockets (module docs): their waits
+    // started the global runtime (`runtime::ensure_poller`), whose sleeping workers now poll.
+    sched::shared::set_poller(&ReactorPoller);
+    sched::shared::kick_global();
     Ok(r)
-}
-
-/// Wakes every worker of the global runtime (starting it if needed), so that one of them takes
-/// the driver when it goes back to sleep.
-fn kick_global() {
-    let g = crate::rt::runtime::global();
-    for (i, _) in g.workers.allocated() {
-        g.unpark_worker(i);
-    }
 }
 
 /// A runtime stopped: if one of its workers held the driver last, the global runtime's workers
 /// must take over.
 pub(crate) fn runtime_stopped() {
     if current().is_some() {
-        kick_global();
-    }
-}
-
-/// A worker of `from` leaves the driver to run work and `from` has no other sleeper: a sleeping
-/// worker of the global runtime (if `from` is another runtime) takes the driver instead.
-pub(crate) fn hand_on_to_global(from: &sched::shared::Shared) {
-    let g = crate::rt::runtime::global();
-    if std::ptr::eq(&**g, from) {
-        return;
-    }
-    if let Some(w) = g.idle.another_sleeper(usize::MAX) {
-        g.unpark_worker(w);
-    }
-}
-
-/// Wakes the thread sleeping in `epoll_wait` (a worker being unparked).
-pub(crate) fn wake_poller() {
-    if let Some(r) = current() {
-        r.wake();
+        sched::shared::kick_global();
     }
 }
 
 /// The right to poll: at most one thread polls at a time.
+/// The reactor as the scheduler sees it (`sched::shared::Poller`): always this process's
+/// current reactor.
+struct ReactorPoller;
+
+impl sched::shared::Poller for ReactorPoller {
+    fn try_drive(&self) -> bool {
+        let Some(reactor) = current() else {
+            return false;
+        };
+        !reactor.driver.load(Ordering::Relaxed)
+            && reactor
+                .driver
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn poll(&self, timeout: Option<Duration>, before_dispatch: &mut dyn FnMut()) {
+        if let Some(reactor) = current() {
+            // Not dropped: the right is given back by `release`.
+            std::mem::ManuallyDrop::new(Driver { reactor }).poll(timeout, before_dispatch);
+        }
+    }
+
+    fn release(&self) {
+        if let Some(reactor) = current() {
+            reactor.driver.store(false, Ordering::Release);
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(r) = current() {
+            r.wake();
+        }
+    }
+
+    fn registrations(&self) -> u64 {
+        registrations()
+    }
+}
+
 pub(crate) struct Driver {
     reactor: &'static Reactor,
-}
-
-/// Takes the driver if the reactor exists and nobody holds it.
-pub(crate) fn try_driver() -> Option<Driver> {
-    let reactor = current()?;
-    if reactor.driver.load(Ordering::Relaxed)
-        || reactor
-            .driver
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-    {
-        return None;
-    }
-    Some(Driver { reactor })
-}
-
-/// Handles whatever readiness is pending, without blocking, if nobody else is polling (busy
-/// workers call this now and then).
-pub(crate) fn poll_now() {
-    // No socket registered: no readiness to find (and no syscall on the busy path).
-    if registrations() == 0 {
-        return;
-    }
-    if let Some(d) = try_driver() {
-        d.poll(Some(Duration::ZERO), || {});
-    }
 }
 
 impl Driver {
@@ -639,46 +627,13 @@ impl<T: AsRawFd> Drop for Source<T> {
     }
 }
 
-/// Blocks the calling thread (a green thread parks; a plain OS thread sleeps) until `fd` is
-/// readable — has data, a pending connection, or end of file — or `timeout` passes.
-///
-/// Works for any fd epoll can watch (sockets, pipes, eventfds, terminals), whoever owns it; the
-/// fd's own mode is not changed. A timeout is an error of kind [`io::ErrorKind::TimedOut`].
-///
-/// # Examples
-///
-/// ```
-/// use std::io::Write;
-/// use std::os::fd::AsFd;
-/// use std::time::Duration;
-///
-/// let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
-/// let e = smarm::rt::wait_readable(a.as_fd(), Some(Duration::from_millis(10))).unwrap_err();
-/// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-/// b.write_all(b"x").unwrap();
-/// smarm::rt::wait_readable(a.as_fd(), None).unwrap();
-/// ```
-pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
-    wait_once(fd, Interest::Read, timeout)
-}
-
-/// Blocks the calling thread until `fd` is writable (or has an error or hang-up pending), or
-/// `timeout` passes; see [`wait_readable`].
-///
-/// # Examples
-///
-/// ```
-/// use std::os::fd::AsFd;
-/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-/// smarm::rt::wait_writable(a.as_fd(), None).unwrap();
-/// ```
-pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
-    wait_once(fd, Interest::Write, timeout)
-}
-
 /// A one-shot, level-triggered registration of a private duplicate of `fd` (so that it never
 /// collides with a registration of the fd itself, and the caller's fd is left untouched).
-fn wait_once(fd: BorrowedFd<'_>, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
+pub(crate) fn wait_once(
+    fd: BorrowedFd<'_>,
+    interest: Interest,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
     let deadline = timeout.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
     let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "timed out waiting for readiness");
     let registered = fd.try_clone_to_owned().and_then(|dup| {

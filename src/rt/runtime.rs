@@ -3,17 +3,20 @@
 //! that keep a child's runtime usable. The top of the runtime's layers (DESIGN.md, "Layers"):
 //! it names the scheduler, the monitor, the reactor and the reports, and none of them names it.
 
+use std::io;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::time::Duration;
 
 use crate::rt::config::Config;
 use crate::rt::current::{self, current_task, current_thread_task};
-use crate::rt::monitor::Monitor;
 use crate::rt::panic::install_panic_hook;
 use crate::rt::park;
 use crate::rt::park::word::WaitKind;
 use crate::rt::reactor;
+use crate::rt::sched::carriers::Monitor;
 use crate::rt::sched::idle::Idle;
 use crate::rt::sched::queue::Injector;
 use crate::rt::sched::shared::{FORK_EPOCH, GLOBAL, GLOBAL_EPOCH, Shared, register_runtime};
@@ -36,23 +39,6 @@ pub(crate) fn with_current_rt<R>(f: impl FnOnce(&Shared) -> R) -> R {
         // SAFETY: the worker outlives this call (no switch happens inside `f` before we return:
         // callers only spawn), and its `shared` is never replaced.
         f(unsafe { &(*w).shared })
-    }
-}
-
-/// [`with_current_rt`], except that from a plain OS thread it uses the global runtime only if it
-/// has started (in this process: a forked child's is not).
-pub(crate) fn with_current_rt_if_started<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
-    let w = current_worker();
-    if w.is_null() {
-        let p = GLOBAL.load(Acquire);
-        if p.is_null() || GLOBAL_EPOCH.load(Acquire) != FORK_EPOCH.load(Acquire) {
-            return None;
-        }
-        // SAFETY: a published global runtime is leaked, never freed.
-        Some(f(unsafe { &*p }))
-    } else {
-        // SAFETY: as in `with_current_rt`.
-        Some(f(unsafe { &(*w).shared }))
     }
 }
 
@@ -316,6 +302,73 @@ pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::Join
     crate::rt::monitor::stop(shared);
     shared.timers.clear();
     reactor::runtime_stopped();
+}
+
+/// A snapshot of the counters of the runtime the caller belongs to: the one running the calling
+/// green thread, or the global runtime when called from a plain OS thread (which starts it if it
+/// has not started yet).
+///
+/// # Examples
+///
+/// From a plain OS thread, the global runtime's counters:
+///
+/// ```
+/// let h = smarm::thread::spawn(|| smarm::thread::sleep(std::time::Duration::from_millis(1)));
+/// h.join().unwrap();
+/// let s = smarm::rt::stats();
+/// assert!(s.spawned >= 1 && s.parks >= 1); // the sleep parked the green thread
+/// assert!(["wrfsbase", "arch_prctl", "tpidr_el0"].contains(&s.tls_switch));
+/// ```
+pub fn stats() -> crate::rt::stats::Stats {
+    with_current_rt(crate::rt::stats::snapshot)
+}
+
+/// A plain OS thread is about to wait on a socket: make sure some runtime's sleeping workers poll
+/// the reactor — the global one, started now if it has not been. (A green thread's own runtime
+/// polls when its workers sleep.)
+pub(crate) fn ensure_poller() {
+    if current_worker().is_null() {
+        let _ = global();
+    }
+}
+
+/// Blocks the calling thread (a green thread parks; a plain OS thread sleeps) until `fd` is
+/// readable — has data, a pending connection, or end of file — or `timeout` passes.
+///
+/// Works for any fd epoll can watch (sockets, pipes, eventfds, terminals), whoever owns it; the
+/// fd's own mode is not changed. A timeout is an error of kind [`io::ErrorKind::TimedOut`].
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsFd;
+/// use std::time::Duration;
+///
+/// let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let e = smarm::rt::wait_readable(a.as_fd(), Some(Duration::from_millis(10))).unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+/// b.write_all(b"x").unwrap();
+/// smarm::rt::wait_readable(a.as_fd(), None).unwrap();
+/// ```
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    ensure_poller();
+    crate::rt::reactor::wait_once(fd, crate::rt::reactor::Interest::Read, timeout)
+}
+
+/// Blocks the calling thread until `fd` is writable (or has an error or hang-up pending), or
+/// `timeout` passes; see [`wait_readable`].
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// smarm::rt::wait_writable(a.as_fd(), None).unwrap();
+/// ```
+pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    ensure_poller();
+    crate::rt::reactor::wait_once(fd, crate::rt::reactor::Interest::Write, timeout)
 }
 
 #[cfg(test)]

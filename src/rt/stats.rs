@@ -10,9 +10,10 @@
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
+pub use crate::rt::sched::carriers::HandOff;
 use crate::rt::sched::shared::Shared;
 
-/// A snapshot of a runtime's counters, from [`stats`].
+/// A snapshot of a runtime's counters, from [`stats`](crate::rt::stats()).
 ///
 /// # Examples
 ///
@@ -78,63 +79,6 @@ pub struct Stats {
     pub workers: Vec<WorkerStats>,
 }
 
-/// A hand-off, part of [`Stats`] (and printed by the dump): the monitor found a carrier stuck
-/// in foreign code running `name`/`pid` and gave its worker to another carrier.
-///
-/// # Examples
-///
-/// ```
-/// use smarm::rt::{self, Config};
-/// use std::time::Duration;
-///
-/// let log = rt::run(Config::new().workers(1), || {
-///     let sleeper = smarm::thread::Builder::new()
-///         .name("culprit".into())
-///         .spawn(|| std::thread::sleep(Duration::from_millis(300))) // blocks its carrier
-///         .unwrap();
-///     smarm::thread::sleep(Duration::from_millis(1)); // queued behind it: needs a worker
-///     sleeper.join().unwrap();
-///     rt::stats().recent_handoffs
-/// });
-/// let h = log.iter().find(|h| h.name.as_deref() == Some("culprit")).expect("handed off");
-/// assert!(h.in_kernel); // asleep in the kernel, not computing
-/// println!("{h}"); // carrier 0: 'culprit' <0.2.0> in clock_nanosleep for 0.4 ms
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HandOff {
-    /// The carrier slot that was stuck.
-    pub carrier: usize,
-    /// The green thread it was running (`None` if it ended before the monitor looked it up).
-    pub pid: Option<crate::rt::pid::Pid>,
-    /// Its name, if it has one.
-    pub name: Option<String>,
-    /// Whether the carrier was asleep in the kernel (a blocking call) rather than computing.
-    pub in_kernel: bool,
-    /// The system call it was in, when the kernel says (`/proc/<tid>/syscall`): `"futex"`,
-    /// `"clock_nanosleep"`, `"read"`, ... (a number for calls not in smarm's short table).
-    pub syscall: Option<String>,
-    /// How long the green thread had held the carrier when the monitor acted.
-    pub stuck_for: std::time::Duration,
-}
-
-impl fmt::Display for HandOff {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "carrier {}: ", self.carrier)?;
-        match (&self.name, self.pid) {
-            (Some(n), Some(p)) => write!(f, "'{n}' {p}")?,
-            (None, Some(p)) => write!(f, "<unnamed> {p}")?,
-            _ => write!(f, "a green thread that has since ended")?,
-        }
-        match (&self.syscall, self.in_kernel) {
-            (Some(s), _) => write!(f, " in {s}")?,
-            (None, true) => write!(f, " asleep in the kernel")?,
-            (None, false) => write!(f, " computing")?,
-        }
-        write!(f, " for {:.1} ms", self.stuck_for.as_secs_f64() * 1e3)
-    }
-}
-
 /// One carrier slot's counters, part of [`Stats`].
 ///
 /// # Examples
@@ -173,28 +117,9 @@ pub struct WorkerStats {
     pub handoffs: u64,
 }
 
-/// A snapshot of the counters of the runtime the caller belongs to: the one running the calling
-/// green thread, or the global runtime when called from a plain OS thread (which starts it if it
-/// has not started yet).
-///
-/// # Examples
-///
-/// From a plain OS thread, the global runtime's counters:
-///
-/// ```
-/// let h = smarm::thread::spawn(|| smarm::thread::sleep(std::time::Duration::from_millis(1)));
-/// h.join().unwrap();
-/// let s = smarm::rt::stats();
-/// assert!(s.spawned >= 1 && s.parks >= 1); // the sleep parked the green thread
-/// assert!(["wrfsbase", "arch_prctl", "tpidr_el0"].contains(&s.tls_switch));
-/// ```
-pub fn stats() -> Stats {
-    crate::rt::runtime::with_current_rt(snapshot)
-}
-
-/// [`stats`] without starting the global runtime: `None` from a plain OS thread before it starts.
+/// `rt::stats` without starting the global runtime: `None` from a plain OS thread before it starts.
 pub(crate) fn current_if_started() -> Option<Stats> {
-    crate::rt::runtime::with_current_rt_if_started(snapshot)
+    crate::rt::sched::worker::with_current_rt_if_started(snapshot)
 }
 
 pub(crate) fn snapshot(rt: &Shared) -> Stats {

@@ -24,6 +24,7 @@
 //! every switch in), never through a carrier's thread-local; the accessors below are
 //! `#[inline(never)]` so that nothing they return is mistaken for a value of another thread.
 
+pub(crate) mod carriers;
 pub(crate) mod idle;
 pub(crate) mod queue;
 pub(crate) mod shared;

@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize
 use super::idle::Idle;
 use super::queue::{Injector, RunQueue};
 use super::slots;
-use crate::rt::monitor::Monitor;
 use crate::rt::park;
 use crate::rt::park::word::WaitKind;
-use crate::rt::reactor;
+use crate::rt::sched::carriers::Monitor;
 use crate::rt::sys::futex;
 use crate::rt::sys::lock::Mutex;
 use crate::rt::sys::stack::StackPool;
@@ -110,6 +109,12 @@ impl Drop for WorkerShared {
     }
 }
 
+impl Default for WorkerShared {
+    fn default() -> WorkerShared {
+        WorkerShared::new()
+    }
+}
+
 impl WorkerShared {
     /// Adds one to a counter only this worker writes: a plain store, no locked instruction.
     pub(crate) fn bump(counter: &AtomicU64) {
@@ -180,7 +185,7 @@ impl WorkerShared {
 /// A runtime: its workers, queues, timers and accounting. Green threads keep it alive.
 pub(crate) struct Shared {
     /// Every carrier's slot (`slots.rs`), by carrier index.
-    pub(crate) workers: slots::Slots,
+    pub(crate) workers: slots::Slots<WorkerShared>,
     /// How many workers (scheduling slots, Go's Ps): at most this many carriers run green code.
     pub(crate) base_workers: usize,
     /// One past the highest slot ever used: thieves and the monitor look at `workers.iter(hw)`.
@@ -227,7 +232,11 @@ impl Shared {
         let word = &self.workers[i].sleep;
         match word.swap(SLEEP_NOTIFIED, AcqRel) {
             SLEEP_PARKED => futex::wake_one(word),
-            SLEEP_POLLING => reactor::wake_poller(),
+            SLEEP_POLLING => {
+                if let Some(p) = poller() {
+                    p.wake();
+                }
+            }
             _ => {}
         }
     }
@@ -247,7 +256,7 @@ impl Shared {
         {
             return false;
         }
-        if let Some(driver) = reactor::try_driver() {
+        if let Some(driver) = try_driver() {
             if word
                 .compare_exchange(SLEEP_EMPTY, SLEEP_POLLING, AcqRel, Acquire)
                 .is_err()
@@ -361,5 +370,110 @@ pub(crate) fn register_runtime(rt: &Arc<Shared>) {
 pub(crate) fn for_each_runtime(mut f: impl FnMut(&Shared)) {
     for rt in RUNTIMES.lock().iter().filter_map(std::sync::Weak::upgrade) {
         f(&rt);
+    }
+}
+
+/// What the scheduler needs of the IO reactor (`rt::reactor`, which sits above the scheduler: it
+/// wakes green threads): the right to poll, at most one holder at a time, and a way to wake the
+/// holder. The reactor registers itself here when it starts ([`set_poller`]); before that there
+/// is nothing to poll. Sleeping workers poll in its stead of their futex (`Shared::park_worker`),
+/// busy ones now and then without blocking ([`poll_now`]).
+pub(crate) trait Poller: Sync {
+    /// Takes the right to poll if nobody holds it.
+    fn try_drive(&self) -> bool;
+    /// Polls (the caller holds the right): waits up to `timeout` (`None`: until an event or a
+    /// wake), calls `before_dispatch` once the wait returns, then wakes the waiters of every ready
+    /// socket.
+    fn poll(&self, timeout: Option<std::time::Duration>, before_dispatch: &mut dyn FnMut());
+    /// Gives the right back.
+    fn release(&self);
+    /// Wakes the thread polling now, if any.
+    fn wake(&self);
+    /// Sockets registered now: with none, a busy worker's [`poll_now`] makes no syscall.
+    fn registrations(&self) -> u64;
+}
+
+static POLLER: std::sync::OnceLock<&'static dyn Poller> = std::sync::OnceLock::new();
+
+/// The reactor, when it starts (once per process; a forked child's reactor answers for the child
+/// through the same object).
+pub(crate) fn set_poller(p: &'static dyn Poller) {
+    let _ = POLLER.set(p);
+}
+
+#[inline]
+pub(crate) fn poller() -> Option<&'static dyn Poller> {
+    POLLER.get().copied()
+}
+
+/// The right to poll, given back when dropped.
+pub(crate) struct Driver(&'static dyn Poller);
+
+impl Driver {
+    pub(crate) fn poll(
+        &self,
+        timeout: Option<std::time::Duration>,
+        mut before_dispatch: impl FnMut(),
+    ) {
+        self.0.poll(timeout, &mut before_dispatch);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Takes the right to poll if there is a reactor and nobody holds it.
+pub(crate) fn try_driver() -> Option<Driver> {
+    let p = poller()?;
+    p.try_drive().then_some(Driver(p))
+}
+
+/// Handles whatever readiness is pending, without blocking, if nobody else is polling (busy
+/// workers call this now and then).
+pub(crate) fn poll_now() {
+    // No socket registered: no readiness to find (and no syscall on the busy path).
+    if let Some(p) = poller()
+        && p.registrations() != 0
+        && let Some(d) = try_driver()
+    {
+        d.poll(Some(std::time::Duration::ZERO), || {});
+    }
+}
+
+/// The global runtime, if it has started in this process (`rt::runtime::global` starts it).
+pub(crate) fn global_if_started() -> Option<&'static Arc<Shared>> {
+    let p = GLOBAL.load(Acquire);
+    if p.is_null() || GLOBAL_EPOCH.load(Acquire) != FORK_EPOCH.load(Acquire) {
+        return None;
+    }
+    // SAFETY: a published global runtime is leaked, never freed.
+    Some(unsafe { &*p })
+}
+
+/// Wakes every worker of the global runtime, so that one of them takes the right to poll when it
+/// goes back to sleep (the reactor started, or a runtime that polled it stopped). Plain OS
+/// threads' socket waits start the global runtime first (`rt::runtime::ensure_poller`).
+pub(crate) fn kick_global() {
+    if let Some(g) = global_if_started() {
+        for (i, _) in g.workers.allocated() {
+            g.unpark_worker(i);
+        }
+    }
+}
+
+/// A worker of `from` leaves the right to poll to run work and `from` has no other sleeper: a
+/// sleeping worker of the global runtime (if `from` is another runtime) takes it instead.
+pub(crate) fn hand_on_to_global(from: &Shared) {
+    let Some(g) = global_if_started() else {
+        return; // the busy workers' `poll_now` keeps the sockets served
+    };
+    if std::ptr::eq(&**g, from) {
+        return;
+    }
+    if let Some(w) = g.idle.another_sleeper(usize::MAX) {
+        g.unpark_worker(w);
     }
 }

@@ -1,5 +1,6 @@
-//! The table of carrier slots: one [`WorkerShared`] (run queue, run-next slot, sleep word,
-//! counters) per carrier that exists or existed. A runtime may have up to `Config::max_carriers`
+//! The table of carrier slots: one `T` per carrier that exists or existed — the scheduler's
+//! `WorkerShared` (run queue, run-next slot, sleep word, counters); generic, so that the table
+//! names nothing of the scheduler above it. A runtime may have up to `Config::max_carriers`
 //! carriers (10,000 by default) but usually has a few, so a slot is allocated when a carrier first
 //! uses it and kept for the runtime's life (its counters stay in the runtime's sums; a retired
 //! carrier's slot is reused by the next one). The table itself is an array of pointers.
@@ -11,15 +12,13 @@ use std::ops::Index;
 use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 
-use super::shared::WorkerShared;
-
-pub(crate) struct Slots {
-    ptrs: Box<[AtomicPtr<WorkerShared>]>,
+pub(crate) struct Slots<T> {
+    ptrs: Box<[AtomicPtr<T>]>,
 }
 
-impl Slots {
+impl<T: Default> Slots<T> {
     /// A table of `capacity` slots, the first `allocated` of them allocated now.
-    pub(crate) fn new(capacity: usize, allocated: usize) -> Slots {
+    pub(crate) fn new(capacity: usize, allocated: usize) -> Slots<T> {
         let slots = Slots {
             ptrs: (0..capacity)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
@@ -39,7 +38,7 @@ impl Slots {
     /// Allocates slot `i` if it is not yet.
     pub(crate) fn ensure(&self, i: usize) {
         if self.ptrs[i].load(Acquire).is_null() {
-            let new = Box::into_raw(Box::new(WorkerShared::new()));
+            let new = Box::into_raw(Box::<T>::default());
             if self.ptrs[i]
                 .compare_exchange(std::ptr::null_mut(), new, AcqRel, Acquire)
                 .is_err()
@@ -51,12 +50,12 @@ impl Slots {
     }
 
     /// Slots `0..hw`, all allocated.
-    pub(crate) fn iter(&self, hw: usize) -> impl Iterator<Item = &WorkerShared> {
+    pub(crate) fn iter(&self, hw: usize) -> impl Iterator<Item = &T> {
         (0..hw).map(move |i| &self[i])
     }
 
     /// Every allocated slot with its index.
-    pub(crate) fn allocated(&self) -> impl Iterator<Item = (usize, &WorkerShared)> {
+    pub(crate) fn allocated(&self) -> impl Iterator<Item = (usize, &T)> {
         self.ptrs.iter().enumerate().filter_map(|(i, p)| {
             // SAFETY: a published slot lives until the table drops.
             unsafe { p.load(Acquire).as_ref() }.map(|w| (i, w))
@@ -64,11 +63,11 @@ impl Slots {
     }
 }
 
-impl Index<usize> for Slots {
-    type Output = WorkerShared;
+impl<T> Index<usize> for Slots<T> {
+    type Output = T;
 
     #[inline]
-    fn index(&self, i: usize) -> &WorkerShared {
+    fn index(&self, i: usize) -> &T {
         let p = self.ptrs[i].load(Acquire);
         assert!(
             !p.is_null(),
@@ -79,7 +78,7 @@ impl Index<usize> for Slots {
     }
 }
 
-impl Drop for Slots {
+impl<T> Drop for Slots<T> {
     fn drop(&mut self) {
         for p in self.ptrs.iter_mut() {
             let p = *p.get_mut();

@@ -87,6 +87,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Instant;
 
+use super::carriers::{SPARE_KEEP, lock};
 use super::queue::RunQueue;
 use super::shared::WorkerCounters;
 use super::shared::{
@@ -97,7 +98,6 @@ use crate::rt::current;
 use crate::rt::park;
 use crate::rt::park::word::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
 use crate::rt::pid;
-use crate::rt::reactor;
 use crate::rt::sys::context;
 use crate::rt::sys::lock::Section;
 use crate::rt::sys::stack::Stack;
@@ -228,7 +228,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, searching: bool) {
     set_current_worker(ptr::null());
     worker.return_caches();
     worker.shared_part().tid.store(0, SeqCst);
-    crate::rt::monitor::release_slot(&worker.shared, index);
+    release_slot(&worker.shared, index);
 }
 
 impl Worker {
@@ -287,7 +287,7 @@ impl Worker {
             self.searching.set(true);
             return true;
         }
-        if crate::rt::monitor::wait_as_spare(shared, self.index) {
+        if wait_as_spare(shared, self.index) {
             self.searching.set(true); // the monitor counted us in as searching (idle.rs)
             return true;
         }
@@ -370,7 +370,7 @@ impl Worker {
                         // sockets: with every worker busy with hogs nobody sleeps to watch them,
                         // and the periodic check comes only every `GLOBAL_CHECK_INTERVAL` runs.
                         self.fire_timers();
-                        reactor::poll_now();
+                        super::shared::poll_now();
                     }
                     if !ws.has_run_next()
                         && self.local_queue().is_empty()
@@ -591,7 +591,7 @@ impl Worker {
         let shared = &*self.shared;
         if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
             self.fire_timers();
-            reactor::poll_now();
+            super::shared::poll_now();
             if let Some(t) = shared
                 .injector
                 .pop_batch(self.local_queue(), INJECTOR_BATCH)
@@ -625,7 +625,7 @@ impl Worker {
             return Some(t);
         }
         self.fire_timers();
-        reactor::poll_now();
+        super::shared::poll_now();
         if let Some(t) = self
             .shared_part()
             .take_run_next()
@@ -822,7 +822,7 @@ impl Worker {
                 if polled {
                     match shared.idle.another_sleeper(self.index) {
                         Some(other) => shared.unpark_worker(other),
-                        None => reactor::hand_on_to_global(shared),
+                        None => super::shared::hand_on_to_global(shared),
                     }
                 }
             };
@@ -1009,5 +1009,58 @@ pub(crate) fn schedule(task: Arc<Task>, to_back: bool) {
             rt.injector.push(task);
             rt.notify();
         }
+    }
+}
+
+/// A carrier in `slot` left its loop for good (retired, or the runtime stopped): the slot may be
+/// reused.
+pub(crate) fn release_slot(shared: &Shared, slot: usize) {
+    let mut c = lock(&shared.monitor.carriers);
+    c.live -= 1;
+    c.released.push(slot);
+    c.released.sort_unstable_by(|a, b| b.cmp(a));
+}
+
+/// A carrier that gave up its worker waits here until the monitor gives it one (`true`), or
+/// retires after [`SPARE_KEEP`] or at shutdown (`false`).
+pub(crate) fn wait_as_spare(shared: &Shared, slot: usize) -> bool {
+    {
+        let mut c = lock(&shared.monitor.carriers);
+        if shared.shutdown.load(SeqCst) {
+            return false;
+        }
+        c.spare.push(slot);
+    }
+    let since = Instant::now();
+    loop {
+        let left = SPARE_KEEP.saturating_sub(since.elapsed());
+        shared.park_spare(slot, left);
+        let mut c = lock(&shared.monitor.carriers);
+        let Some(at) = c.spare.iter().position(|&s| s == slot) else {
+            return true; // taken: the monitor counted us in as a worker
+        };
+        if shared.shutdown.load(SeqCst) || since.elapsed() >= SPARE_KEEP {
+            c.spare.swap_remove(at);
+            return false;
+        }
+    }
+}
+
+/// `runtime::with_current_rt`, except that from a plain OS thread it uses the global runtime only if it
+/// has started (in this process: a forked child's is not).
+pub(crate) fn with_current_rt_if_started<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+    let w = current_worker();
+    if w.is_null() {
+        let p = super::shared::GLOBAL.load(Acquire);
+        if p.is_null()
+            || super::shared::GLOBAL_EPOCH.load(Acquire) != super::shared::FORK_EPOCH.load(Acquire)
+        {
+            return None;
+        }
+        // SAFETY: a published global runtime is leaked, never freed.
+        Some(f(unsafe { &*p }))
+    } else {
+        // SAFETY: as in `with_current_rt`.
+        Some(f(unsafe { &(*w).shared }))
     }
 }
