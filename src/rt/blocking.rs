@@ -76,9 +76,10 @@ impl Pool {
         }
         st.threads += 1;
         drop(st);
-        let spawned = std::thread::Builder::new()
-            .name("smarm-blocking".into())
-            .spawn(move || self.thread_main());
+        let spawned = crate::rt::sys::os_thread::spawn(
+            std::thread::Builder::new().name("smarm-blocking".into()),
+            move || self.thread_main(),
+        );
         if let Err(e) = spawned {
             let mut st = self.lock();
             st.threads -= 1;

@@ -26,14 +26,16 @@ thread_local! {
 }
 
 /// Marks the calling green thread as running `task`: called once, by the scheduler's trampoline,
-/// first thing on the green thread's own thread pointer.
-#[inline(never)]
+/// first thing on the green thread's own thread pointer (which is the green thread's for its
+/// whole life, so the write may be inlined there).
+#[inline]
 pub(crate) fn set_green(task: *const Task) {
     CURRENT.with(|c| c.set(task));
 }
 
-/// [`current_task`] inlined into the caller, for the switch path alone (`sched::switch_out`), which
-/// reads it before its switch and touches no thread-local after it.
+/// [`current_task`] inlined into the caller, for callers that are themselves never inlined and
+/// switch nowhere (`sched::switch::switch_out` reads it before its switch and touches no
+/// thread-local after it; `sched::worker::current_worker`).
 #[inline(always)]
 pub(crate) fn current_task_inline() -> *const Task {
     CURRENT.with(Cell::get)
@@ -90,6 +92,7 @@ static FORK_GEN: AtomicU32 = AtomicU32::new(0);
 static FORK_SURVIVOR: AtomicPtr<Task> = AtomicPtr::new(std::ptr::null_mut());
 
 /// The process's fork generation (0 in the original process; bumped in every child).
+#[inline]
 pub(crate) fn fork_gen() -> u32 {
     FORK_GEN.load(Acquire)
 }

@@ -359,25 +359,24 @@ pub fn install_dump_on_sigquit() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     let [read_fd, write_fd] = fds;
-    std::thread::Builder::new()
-        .name("smarm-dump".into())
-        .spawn(move || {
-            let _internal = crate::rt::census::Internal::enter();
-            let mut byte = 0u8;
-            loop {
-                // SAFETY: `read_fd` is the pipe's read end, owned by this thread for the rest of
-                // the process; the buffer is one byte we own.
-                let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
-                if n == 1 {
-                    let text = dump().to_string();
-                    let _ = io::stderr().lock().write_all(text.as_bytes());
-                } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                } else {
-                    return;
-                }
+    let dumper = std::thread::Builder::new().name("smarm-dump".into());
+    crate::rt::sys::os_thread::spawn(dumper, move || {
+        let _internal = crate::rt::census::Internal::enter();
+        let mut byte = 0u8;
+        loop {
+            // SAFETY: `read_fd` is the pipe's read end, owned by this thread for the rest of
+            // the process; the buffer is one byte we own.
+            let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
+            if n == 1 {
+                let text = dump().to_string();
+                let _ = io::stderr().lock().write_all(text.as_bytes());
+            } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            } else {
+                return;
             }
-        })?;
+        }
+    })?;
     SIGNAL_PIPE.store(write_fd, Relaxed);
     // SAFETY: a zeroed `sigaction` is a valid empty one; we set a handler that only calls
     // async-signal-safe functions, with an empty mask and SA_RESTART so interrupted calls resume.

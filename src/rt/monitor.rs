@@ -68,6 +68,7 @@ use crate::rt::sched::carriers::{HANDOFF_LOG, HandOff, lock};
 use crate::rt::sched::queue::RunQueue;
 use crate::rt::sched::shared::{Shared, WorkerShared};
 use crate::rt::sched::worker;
+use crate::rt::sys::os_thread;
 use crate::rt::sys::stack::SHED_INTERVAL as STACK_SHED_INTERVAL;
 
 /// The shortest sampling period: Go's sysmon starts at 20 µs; a futex sleep this short costs a
@@ -77,10 +78,11 @@ pub(crate) const FAST_TICK: Duration = Duration::from_micros(50);
 /// Starts `shared`'s monitor thread (stopped by `stop`).
 pub(crate) fn start(shared: &Arc<Shared>) {
     let s = shared.clone();
-    let h = std::thread::Builder::new()
-        .name("smarm-monitor".into())
-        .spawn(move || run(&s))
-        .expect("smarm: failed to start the monitor thread");
+    let h = os_thread::spawn(
+        std::thread::Builder::new().name("smarm-monitor".into()),
+        move || run(&s),
+    )
+    .expect("smarm: failed to start the monitor thread");
     *lock(&shared.monitor.thread) = Some(h);
 }
 
@@ -374,12 +376,13 @@ fn hand_off(shared: &Arc<Shared>, i: usize, run: u64, in_kernel: bool, age: Dura
                 let _ = old.join();
             }
             let s = shared.clone();
-            match std::thread::Builder::new()
-                .name(format!("smarm-carrier-{slot}"))
-                .spawn(move || {
+            match os_thread::spawn(
+                std::thread::Builder::new().name(format!("smarm-carrier-{slot}")),
+                move || {
                     let _internal = crate::rt::census::Internal::enter();
                     worker::run(s, slot, true)
-                }) {
+                },
+            ) {
                 Ok(h) => {
                     c.handles.push((slot, h));
                     c.live += 1;

@@ -25,12 +25,14 @@ use crate::rt::sched::worker::{
     self, carrier_worker, current_carrier_tp, current_worker, green_trace_ring,
 };
 use crate::rt::sys::lock::Mutex;
+use crate::rt::sys::os_thread;
 use crate::rt::sys::stack::{StackPool, round_size};
 use crate::rt::sys::tls;
 use crate::rt::timer::Timers;
 use crate::rt::trace;
 
 /// The runtime a spawn from here should use: this worker's, or the global one.
+#[inline]
 pub(crate) fn with_current_rt<R>(f: impl FnOnce(&Shared) -> R) -> R {
     let w = current_worker();
     if w.is_null() {
@@ -132,6 +134,12 @@ extern "C" fn before_fork() {
     guards.extend(reactor::hold_for_fork());
     guards.extend(tls::hold_for_fork());
     guards.extend(crate::rt::pid::table::hold_for_fork());
+    // RUNTIMES: the monitor's deadlock check holds it while it reads other runtimes' atomics, and
+    // a child's first runtime must register there.
+    guards.push(Box::new(crate::rt::sched::shared::RUNTIMES.lock()));
+    // Last: waits for our threads inside std's start or end (`sys::os_thread`), which take no
+    // lock of ours on the way out.
+    guards.push(os_thread::hold_for_fork());
     let held = ForkHeld {
         guards,
         _runtimes: runtimes,
@@ -199,6 +207,7 @@ extern "C" fn after_fork_in_child() {
 fn child_after_resume() {
     // The locks `before_fork` took are ours in the child too: release them.
     release_fork_held();
+    os_thread::forked_child();
     current::forked_child();
     let w = current_worker();
     let g = GLOBAL.load(Acquire);
@@ -267,13 +276,14 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
     let handles = (0..n)
         .map(|i| {
             let s = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("smarm-worker-{i}"))
-                .spawn(move || {
+            os_thread::spawn(
+                std::thread::Builder::new().name(format!("smarm-worker-{i}")),
+                move || {
                     let _internal = crate::rt::census::Internal::enter();
                     worker::run(s, i, false)
-                })
-                .expect("smarm: failed to start a worker thread")
+                },
+            )
+            .expect("smarm: failed to start a worker thread")
         })
         .collect();
     crate::rt::monitor::start(&shared);

@@ -37,14 +37,16 @@ use crate::rt::task::Task;
 /// parked thread is rarely worth more, and the cap bounds a dump's time and memory.
 pub(crate) const MAX_FRAMES: usize = 128;
 
-/// The runtime's frame that calls a green thread's closure (`sched::spawn_placed`'s
+/// The runtime's frame that calls a green thread's closure (`sched::spawn::spawn_placed`'s
 /// `run_closure`): the frames outside it are cut from dumped stacks. `tests/dump_stacks.rs`
-/// checks that a stack ends there, so a rename is caught.
-const ENTRY_FRAME: &str = "smarm::rt::sched::spawn_placed::run_closure";
+/// checks that a stack ends there, so a rename or a move is caught.
+const ENTRY_FRAME: &str = "smarm::rt::sched::spawn::spawn_placed::run_closure";
+/// Where `run_closure` is defined (module path and file, as `ENTRY_FRAME` names it).
+const ENTRY_FILE: &str = "src/rt/sched/spawn.rs";
 
 /// Whether `f` is [`ENTRY_FRAME`]: by its path (from the symbol table, or full debug info), or
 /// by its bare name and file, which is all `debug = "line-tables-only"` records for a function
-/// (`run_closure<my_crate::main::{closure_env#0}, ()>` at `.../src/rt/sched/mod.rs`).
+/// (`run_closure<my_crate::main::{closure_env#0}, ()>` at `.../src/rt/sched/spawn.rs`).
 fn is_entry(f: &Frame) -> bool {
     let Some(name) = f.name.as_deref() else {
         return false;
@@ -53,7 +55,7 @@ fn is_entry(f: &Frame) -> bool {
         || (name.starts_with("run_closure")
             && f.file
                 .as_deref()
-                .is_some_and(|p| std::path::Path::new(p).ends_with("src/rt/sched/mod.rs")))
+                .is_some_and(|p| std::path::Path::new(p).ends_with(ENTRY_FILE)))
 }
 
 /// One frame of a green thread's [`Stack`]: a function, and where in it the thread is.

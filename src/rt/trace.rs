@@ -407,9 +407,10 @@ fn start(path: &Path, by_run: bool) -> io::Result<bool> {
     let (tx, rx) = sync_channel(4);
     // The origin is taken here, before recording starts, so no event predates it.
     let clock = Clock::new();
-    std::thread::Builder::new()
-        .name("smarm-trace".into())
-        .spawn(move || writer(out, rx, clock))?;
+    crate::rt::sys::os_thread::spawn(
+        std::thread::Builder::new().name("smarm-trace".into()),
+        move || writer(out, rx, clock),
+    )?;
     DROPPED.store(0, Relaxed);
     *session = Some(Session { tx, by_run });
     register_atexit();

@@ -427,8 +427,13 @@ impl Drop for Driver {
 
 /// Takes the right to poll if there is a reactor and nobody holds it.
 pub(crate) fn try_driver() -> Option<Driver> {
-    let p = poller()?;
-    p.try_drive().then_some(Driver(p))
+    try_drive(poller()?)
+}
+
+fn try_drive(p: &'static dyn Poller) -> Option<Driver> {
+    // Not `then_some(Driver(p))`: that builds the guard even when the right was not taken, and
+    // its drop would release the holder's right (two pollers, and a wake read by the wrong one).
+    if p.try_drive() { Some(Driver(p)) } else { None }
 }
 
 /// Handles whatever readiness is pending, without blocking, if nobody else is polling (busy
@@ -475,5 +480,50 @@ pub(crate) fn hand_on_to_global(from: &Shared) {
     }
     if let Some(w) = g.idle.another_sleeper(usize::MAX) {
         g.unpark_worker(w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A poller whose right is one flag, as the reactor's is.
+    struct Flag(AtomicBool);
+
+    impl Poller for Flag {
+        fn try_drive(&self) -> bool {
+            self.0
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_ok()
+        }
+        fn poll(&self, _: Option<std::time::Duration>, before_dispatch: &mut dyn FnMut()) {
+            before_dispatch();
+        }
+        fn release(&self) {
+            self.0.store(false, Release);
+        }
+        fn wake(&self) {}
+        fn registrations(&self) -> u64 {
+            0
+        }
+    }
+
+    /// A second taker is refused and leaves the holder's right alone; dropping the holder's guard
+    /// gives it back. (A refused take once built a guard anyway, whose drop released the holder's
+    /// right: two workers sat in `epoll_wait`, and a wake read by one was lost to the other.)
+    #[test]
+    fn a_refused_take_leaves_the_right_with_its_holder() {
+        static P: Flag = Flag(AtomicBool::new(false));
+        let held = try_drive(&P).expect("the right is free");
+        assert!(try_drive(&P).is_none());
+        assert!(
+            P.0.load(Relaxed),
+            "a refused take released the holder's right"
+        );
+        assert!(try_drive(&P).is_none());
+        drop(held);
+        assert!(!P.0.load(Relaxed));
+        assert!(try_drive(&P).is_some());
     }
 }

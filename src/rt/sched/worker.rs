@@ -901,9 +901,11 @@ thread_local! {
 /// the worker it runs on *now*: never keep the result across a switch.
 #[inline(never)]
 pub(crate) fn current_worker() -> *const Worker {
-    let Some(t) = current::current_task() else {
+    // Inlined here: this function is itself never inlined, and it switches nowhere.
+    let t = current::current_task_inline();
+    if t.is_null() {
         return WORKER.with(Cell::get);
-    };
+    }
     // SAFETY: a current task is the running green thread's own task, alive while it runs;
     // `green` is set for every spawned task.
     unsafe { (*t).green.as_ref().unwrap_unchecked().worker() }

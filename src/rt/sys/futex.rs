@@ -42,3 +42,16 @@ pub(crate) fn wake_one(word: &AtomicU32) {
         );
     }
 }
+
+/// Wakes every thread sleeping in [`wait`] on `word`.
+pub(crate) fn wake_all(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key; `word` is valid.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}

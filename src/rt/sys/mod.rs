@@ -7,6 +7,7 @@
 //! - `arch`: the CPU's other one-liners (thread pointer, cycle counter, prefetch, TLS variant);
 //! - `tls`: each green thread's own TLS area and thread descriptor (glibc's layout);
 //! - `futex`: how OS threads and idle workers sleep;
+//! - `os_thread`: starting and ending smarm's own OS threads so that no `fork` sees one half way;
 //! - `lock`: the runtime's own locks, which keep their holder from being preempted;
 //! - `unwind`: a frame that lets an unwinder walk a suspended context's stack (the dump's stacks).
 
@@ -18,6 +19,7 @@ pub(crate) mod context;
 pub(crate) mod context;
 pub(crate) mod futex;
 pub(crate) mod lock;
+pub(crate) mod os_thread;
 pub(crate) mod stack;
 pub(crate) mod tls;
 pub(crate) mod unwind;
