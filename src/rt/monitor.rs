@@ -261,6 +261,8 @@ fn run(shared: &Arc<Shared>) {
 /// Moves everything in stuck carrier `w`'s queue to the injector (stealing it, as a thief would,
 /// into `scratch`, the monitor's own queue). Returns whether anything moved.
 fn drain(shared: &Shared, w: &WorkerShared, scratch: &RunQueue) -> bool {
+    // SAFETY: `scratch` is the monitor's own queue, used on the monitor's thread alone.
+    let scratch = unsafe { scratch.owner() };
     let mut batch = Vec::new();
     while let Some(t) = w.queue.steal_into(scratch, &shared.injector) {
         batch.push(t);

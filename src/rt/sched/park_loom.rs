@@ -22,7 +22,7 @@ use loom::sync::atomic::AtomicU32;
 use loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use loom::thread;
 
-use crate::rt::park::{EPOCH_ONE, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind, epoch};
+use crate::rt::park::word::{EPOCH_ONE, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind, epoch};
 
 /// The parts of a `Task` the protocol touches.
 struct Model {

@@ -104,8 +104,9 @@ fn new_slots() -> Box<[AtomicPtr<Task>]> {
 
 /// A worker's local queue: `newest` (LIFO for the owner) and `back` (FIFO). See the module docs.
 ///
-/// Methods that say "owner only" must be called only on the worker thread that owns the queue
-/// (or while that worker's loop cannot run, e.g. by its running green thread).
+/// Shared by reference with everyone: thieves ([`RunQueue::steal_into`]) and the monitor
+/// ([`RunQueue::deque_front`]). The owner's operations — push, pop, and being a thief's
+/// destination — are [`Owner`]'s, a handle only the owning worker makes ([`RunQueue::owner`]).
 pub(crate) struct RunQueue {
     newest: Deque,
     back: Ring,
@@ -113,7 +114,49 @@ pub(crate) struct RunQueue {
     oldest_due: AtomicBool,
 }
 
+/// The owner's handle on a [`RunQueue`]: the only way to push or pop at the owner's ends.
+///
+/// The protocol (module docs) allows one owner, on one thread: it writes the deque's `back` and
+/// the ring's `tail` with plain stores. The handle is neither `Send` nor `Sync`, so it stays on
+/// the thread that made it, and only [`RunQueue::owner`] makes one, whose caller vouches that
+/// this thread is the owner. (Not `&mut RunQueue`: thieves and the monitor hold `&RunQueue` at
+/// the same time, by design.) Derefs to the queue for the operations anyone may use.
+#[derive(Clone, Copy)]
+pub(crate) struct Owner<'a> {
+    q: &'a RunQueue,
+    _one_thread: std::marker::PhantomData<*const ()>,
+}
+
+impl std::ops::Deref for Owner<'_> {
+    type Target = RunQueue;
+    fn deref(&self) -> &RunQueue {
+        self.q
+    }
+}
+
 impl RunQueue {
+    /// The owner's handle.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread is the queue's owner — its worker's carrier, or the green thread that
+    /// worker is running (its loop cannot run meanwhile) — and no other thread uses an `Owner` of
+    /// this queue while the handle lives.
+    #[inline(always)]
+    pub(crate) unsafe fn owner(&self) -> Owner<'_> {
+        Owner {
+            q: self,
+            _one_thread: std::marker::PhantomData,
+        }
+    }
+
+    /// An owner's handle for tests, where the test's thread is the only owner.
+    #[cfg(test)]
+    pub(crate) fn own(&self) -> Owner<'_> {
+        // SAFETY: tests use one queue's owner handle from one thread at a time.
+        unsafe { self.owner() }
+    }
+
     pub(crate) fn new() -> RunQueue {
         RunQueue {
             newest: Deque::new(),
@@ -134,65 +177,13 @@ impl RunQueue {
         self.oldest_due.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the monitor asked for the deque's front entry (and clears the request).
-    #[inline]
-    pub(crate) fn take_oldest_request(&self) -> bool {
-        self.oldest_due.load(Ordering::Relaxed) && self.oldest_due.swap(false, Ordering::Relaxed)
-    }
-
     pub(crate) fn is_empty(&self) -> bool {
         self.newest.is_empty() && self.back.is_empty()
     }
 
-    /// Pushes a spawn or a wake: the owner runs it before older entries. When the deque is full,
-    /// moves its older half plus `task` to `injector`. Owner only.
-    pub(crate) fn push(&self, task: Arc<Task>, injector: &Injector) {
-        if let Err(task) = self.newest.try_push(task) {
-            let mut batch = self.newest.claim_oldest_half();
-            batch.push(task);
-            injector.push_batch(batch);
-        }
-    }
-
-    /// Pushes a spawn or wake unless the deque is full. Owner only.
-    #[cfg(test)]
-    pub(crate) fn try_push(&self, task: Arc<Task>) -> Result<(), Arc<Task>> {
-        self.newest.try_push(task)
-    }
-
-    /// Pushes `task` at the back: it runs after everything queued now. For yields and wakes
-    /// that need not run soon. When the ring is full, moves its older half plus `task` to
-    /// `injector`. Owner only.
-    pub(crate) fn push_back(&self, task: Arc<Task>, injector: &Injector) {
-        if let Err(task) = self.back.try_push(task) {
-            let mut batch = Vec::with_capacity(CAP / 2 + 1);
-            self.back.claim_half(&mut batch);
-            batch.push(task);
-            injector.push_batch(batch);
-        }
-    }
-
-    /// The next task for the owner: the newest spawn or wake, else the oldest of the back ring.
-    /// Owner only.
-    #[inline]
-    pub(crate) fn pop(&self) -> Option<Arc<Task>> {
-        self.newest.pop().or_else(|| self.back.pop())
-    }
-
-    /// The oldest entry of the back ring, or with `deque_first` the deque's front entry (else the
-    /// back ring's). The owner calls this periodically so that nothing starves (module docs).
-    pub(crate) fn pop_oldest(&self, deque_first: bool) -> Option<Arc<Task>> {
-        if deque_first {
-            self.newest.steal().or_else(|| self.back.pop())
-        } else {
-            self.back.pop()
-        }
-    }
-
     /// Steals half of `self`'s back ring, else half of its deque, into `dst` (the thief's own
-    /// queue, the same ring kind) and returns one task to run now. Thief: `dst` must be the
-    /// caller's own queue.
-    pub(crate) fn steal_into(&self, dst: &RunQueue, injector: &Injector) -> Option<Arc<Task>> {
+    /// queue, the same ring kind) and returns one task to run now.
+    pub(crate) fn steal_into(&self, dst: Owner<'_>, injector: &Injector) -> Option<Arc<Task>> {
         let mut batch = Vec::new();
         if self.back.steal_half(&mut batch) {
             let mut it = batch.into_iter();
@@ -203,6 +194,59 @@ impl RunQueue {
             return first;
         }
         self.newest.steal_half_into(dst, injector)
+    }
+}
+
+impl Owner<'_> {
+    /// Whether the monitor asked for the deque's front entry (and clears the request).
+    #[inline]
+    pub(crate) fn take_oldest_request(&self) -> bool {
+        let due = &self.q.oldest_due;
+        due.load(Ordering::Relaxed) && due.swap(false, Ordering::Relaxed)
+    }
+
+    /// Pushes a spawn or a wake: the owner runs it before older entries. When the deque is full,
+    /// moves its older half plus `task` to `injector`.
+    pub(crate) fn push(&self, task: Arc<Task>, injector: &Injector) {
+        if let Err(task) = self.q.newest.try_push(task) {
+            let mut batch = self.q.newest.claim_oldest_half();
+            batch.push(task);
+            injector.push_batch(batch);
+        }
+    }
+
+    /// Pushes a spawn or wake unless the deque is full.
+    #[cfg(test)]
+    pub(crate) fn try_push(&self, task: Arc<Task>) -> Result<(), Arc<Task>> {
+        self.q.newest.try_push(task)
+    }
+
+    /// Pushes `task` at the back: it runs after everything queued now. For yields and wakes
+    /// that need not run soon. When the ring is full, moves its older half plus `task` to
+    /// `injector`.
+    pub(crate) fn push_back(&self, task: Arc<Task>, injector: &Injector) {
+        if let Err(task) = self.q.back.try_push(task) {
+            let mut batch = Vec::with_capacity(CAP / 2 + 1);
+            self.q.back.claim_half(&mut batch);
+            batch.push(task);
+            injector.push_batch(batch);
+        }
+    }
+
+    /// The next task for the owner: the newest spawn or wake, else the oldest of the back ring.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<Arc<Task>> {
+        self.q.newest.pop().or_else(|| self.q.back.pop())
+    }
+
+    /// The oldest entry of the back ring, or with `deque_first` the deque's front entry (else the
+    /// back ring's). The owner calls this periodically so that nothing starves (module docs).
+    pub(crate) fn pop_oldest(&self, deque_first: bool) -> Option<Arc<Task>> {
+        if deque_first {
+            self.q.newest.steal().or_else(|| self.q.back.pop())
+        } else {
+            self.q.back.pop()
+        }
     }
 }
 
@@ -315,7 +359,7 @@ impl Deque {
 
     /// Steals up to half of the deque (rounded up), one entry at a time: the first is returned,
     /// the rest pushed onto `dst`'s deque (the caller's own).
-    fn steal_half_into(&self, dst: &RunQueue, injector: &Injector) -> Option<Arc<Task>> {
+    fn steal_half_into(&self, dst: Owner<'_>, injector: &Injector) -> Option<Arc<Task>> {
         let (first, want, mut f) = loop {
             let f = self.front.0.load(Ordering::Acquire);
             fence(Ordering::SeqCst);
@@ -546,7 +590,7 @@ impl Injector {
 
     /// Takes one task to run and moves up to `max` more to the back ring of `local` (the
     /// caller's own queue), keeping their order.
-    pub(crate) fn pop_batch(&self, local: &RunQueue, max: usize) -> Option<Arc<Task>> {
+    pub(crate) fn pop_batch(&self, local: Owner<'_>, max: usize) -> Option<Arc<Task>> {
         if self.is_empty() {
             return None;
         }
@@ -592,7 +636,7 @@ mod tests {
     }
 
     fn drain(q: &RunQueue, all: &[Arc<Task>]) -> Vec<usize> {
-        std::iter::from_fn(|| q.pop())
+        std::iter::from_fn(|| q.own().pop())
             .map(|t| idx(all, &t))
             .collect()
     }
@@ -600,7 +644,7 @@ mod tests {
     fn drain_injector(inj: &Injector, all: &[Arc<Task>]) -> Vec<usize> {
         let q = RunQueue::new();
         let mut out = Vec::new();
-        while let Some(t) = inj.pop_batch(&q, 0) {
+        while let Some(t) = inj.pop_batch(q.own(), 0) {
             out.push(idx(all, &t));
         }
         out
@@ -610,7 +654,7 @@ mod tests {
     fn owner_pops_newest_first() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(5));
         for t in &all {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         assert_eq!(q.newest.len(), 5);
         assert_eq!(drain(&q, &all), [4, 3, 2, 1, 0]);
@@ -621,26 +665,26 @@ mod tests {
     fn thieves_take_oldest_first() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
         for t in &all {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         let stolen: Vec<_> = std::iter::from_fn(|| q.newest.steal())
             .map(|t| idx(&all, &t))
             .collect();
         assert_eq!(stolen, [0, 1, 2, 3]);
-        assert!(q.pop().is_none());
+        assert!(q.own().pop().is_none());
     }
 
     #[test]
     fn owner_and_thief_meet_in_the_middle() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
         for t in &all {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         assert_eq!(idx(&all, &q.newest.steal().unwrap()), 0);
-        assert_eq!(idx(&all, &q.pop().unwrap()), 3);
+        assert_eq!(idx(&all, &q.own().pop().unwrap()), 3);
         assert_eq!(idx(&all, &q.newest.steal().unwrap()), 1);
-        assert_eq!(idx(&all, &q.pop().unwrap()), 2);
-        assert!(q.pop().is_none() && q.newest.steal().is_none());
+        assert_eq!(idx(&all, &q.own().pop().unwrap()), 2);
+        assert!(q.own().pop().is_none() && q.newest.steal().is_none());
     }
 
     #[test]
@@ -649,9 +693,9 @@ mod tests {
             let (victim, thief, inj, all) =
                 (RunQueue::new(), RunQueue::new(), Injector::new(), tasks(n));
             for t in &all {
-                victim.push(t.clone(), &inj);
+                victim.own().push(t.clone(), &inj);
             }
-            let first = victim.steal_into(&thief, &inj).expect("non-empty");
+            let first = victim.steal_into(thief.own(), &inj).expect("non-empty");
             assert_eq!(idx(&all, &first), 0, "n = {n}");
             // The rest went to the thief's deque, so it runs them newest first.
             let expect: Vec<usize> = (1..want).rev().collect();
@@ -660,7 +704,7 @@ mod tests {
             assert_eq!(drain(&victim, &all), expect, "n = {n}");
         }
         let (victim, thief, inj) = (RunQueue::new(), RunQueue::new(), Injector::new());
-        assert!(victim.steal_into(&thief, &inj).is_none());
+        assert!(victim.steal_into(thief.own(), &inj).is_none());
     }
 
     #[test]
@@ -668,13 +712,13 @@ mod tests {
         let (victim, thief, inj, all) =
             (RunQueue::new(), RunQueue::new(), Injector::new(), tasks(7));
         for t in &all[..2] {
-            victim.push(t.clone(), &inj);
+            victim.own().push(t.clone(), &inj);
         }
         for t in &all[2..] {
-            victim.push_back(t.clone(), &inj);
+            victim.own().push_back(t.clone(), &inj);
         }
         // Half the ring (5 → 3, rounded up): the oldest to run now, two more to the thief's ring.
-        assert_eq!(idx(&all, &victim.steal_into(&thief, &inj).unwrap()), 2);
+        assert_eq!(idx(&all, &victim.steal_into(thief.own(), &inj).unwrap()), 2);
         assert!(thief.newest.is_empty());
         assert_eq!(drain(&thief, &all), [3, 4]);
         assert_eq!(drain(&victim, &all), [1, 0, 5, 6]);
@@ -686,11 +730,11 @@ mod tests {
         // The thief reads `front` and `back`, the owner pops the entry (winning the CAS on
         // `front`), then the thief's CAS fails.
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(1));
-        q.push(all[0].clone(), &inj);
+        q.own().push(all[0].clone(), &inj);
         let d = &q.newest;
         let f = d.front.0.load(Ordering::Acquire);
         assert!(d.back.0.load(Ordering::Acquire) > f);
-        assert_eq!(idx(&all, &q.pop().unwrap()), 0);
+        assert_eq!(idx(&all, &q.own().pop().unwrap()), 0);
         assert!(d.try_claim(f).is_none());
         assert_eq!(d.front.0.load(Ordering::Relaxed), 1);
         assert_eq!(
@@ -698,15 +742,15 @@ mod tests {
             1,
             "the owner restores `back`"
         );
-        assert!(d.is_empty() && q.pop().is_none());
+        assert!(d.is_empty() && q.own().pop().is_none());
 
         // The thief claims first: the owner's pop finds the deque empty and restores `back`.
         let (q, all) = (RunQueue::new(), tasks(1));
-        q.push(all[0].clone(), &inj);
+        q.own().push(all[0].clone(), &inj);
         let d = &q.newest;
         let f = d.front.0.load(Ordering::Acquire);
         assert_eq!(idx(&all, &d.try_claim(f).unwrap()), 0);
-        assert!(q.pop().is_none());
+        assert!(q.own().pop().is_none());
         assert_eq!(
             (
                 d.front.0.load(Ordering::Relaxed),
@@ -717,29 +761,29 @@ mod tests {
 
         // The owner is inside step 2 (it has lowered `back`): a thief sees an empty deque.
         let (q, all) = (RunQueue::new(), tasks(1));
-        q.push(all[0].clone(), &inj);
+        q.own().push(all[0].clone(), &inj);
         let d = &q.newest;
         d.back.0.store(0, Ordering::Relaxed);
         assert!(d.steal().is_none());
         d.back.0.store(1, Ordering::Relaxed);
-        assert_eq!(idx(&all, &q.pop().unwrap()), 0);
+        assert_eq!(idx(&all, &q.own().pop().unwrap()), 0);
 
         // Two entries: a thief that read `front` before the owner popped the newest (without a
         // CAS) still claims the oldest, and only it.
         let (q, all) = (RunQueue::new(), tasks(2));
         for t in &all {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         let d = &q.newest;
         let f = d.front.0.load(Ordering::Acquire);
-        assert_eq!(idx(&all, &q.pop().unwrap()), 1);
+        assert_eq!(idx(&all, &q.own().pop().unwrap()), 1);
         assert_eq!(
             d.front.0.load(Ordering::Relaxed),
             0,
             "no CAS for a non-last entry"
         );
         assert_eq!(idx(&all, &d.try_claim(f).unwrap()), 0);
-        assert!(q.pop().is_none() && d.steal().is_none());
+        assert!(q.own().pop().is_none() && d.steal().is_none());
         for t in &all {
             assert_eq!(Arc::strong_count(t), 1, "every reference came back once");
         }
@@ -749,11 +793,11 @@ mod tests {
     fn full_deque_spills_its_older_half() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(CAP + 1));
         for t in &all[..CAP] {
-            assert!(q.try_push(t.clone()).is_ok());
+            assert!(q.own().try_push(t.clone()).is_ok());
         }
-        let t = q.try_push(all[CAP].clone()).expect_err("full");
+        let t = q.own().try_push(all[CAP].clone()).expect_err("full");
         assert!(Arc::ptr_eq(&t, &all[CAP]));
-        q.push(t, &inj);
+        q.own().push(t, &inj);
         assert_eq!(q.newest.len(), CAP / 2);
         let mut spilled: Vec<usize> = (0..CAP / 2).collect();
         spilled.push(CAP);
@@ -766,7 +810,7 @@ mod tests {
     fn full_back_ring_spills_its_older_half() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(CAP + 1));
         for t in &all {
-            q.push_back(t.clone(), &inj);
+            q.own().push_back(t.clone(), &inj);
         }
         assert_eq!(q.back.len(), CAP / 2);
         let mut spilled: Vec<usize> = (0..CAP / 2).collect();
@@ -779,10 +823,10 @@ mod tests {
     #[test]
     fn back_ring_is_fifo_and_runs_after_the_deque() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
-        q.push_back(all[0].clone(), &inj);
-        q.push_back(all[1].clone(), &inj);
-        q.push(all[2].clone(), &inj);
-        q.push_back(all[3].clone(), &inj);
+        q.own().push_back(all[0].clone(), &inj);
+        q.own().push_back(all[1].clone(), &inj);
+        q.own().push(all[2].clone(), &inj);
+        q.own().push_back(all[3].clone(), &inj);
         assert_eq!(drain(&q, &all), [2, 0, 1, 3]);
     }
 
@@ -791,16 +835,16 @@ mod tests {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(3));
         for round in 0..3 * CAP {
             let t = &all[round % 3];
-            q.push(t.clone(), &inj);
-            q.push_back(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
+            q.own().push_back(t.clone(), &inj);
             if round % 2 == 1 {
-                assert!(Arc::ptr_eq(&q.pop().unwrap(), t));
+                assert!(Arc::ptr_eq(&q.own().pop().unwrap(), t));
                 assert!(Arc::ptr_eq(
                     &q.newest.steal().unwrap(),
                     &all[(round - 1) % 3]
                 ));
-                assert!(Arc::ptr_eq(&q.pop().unwrap(), &all[(round - 1) % 3]));
-                assert!(Arc::ptr_eq(&q.pop().unwrap(), t));
+                assert!(Arc::ptr_eq(&q.own().pop().unwrap(), &all[(round - 1) % 3]));
+                assert!(Arc::ptr_eq(&q.own().pop().unwrap(), t));
                 assert!(q.is_empty());
             }
         }
@@ -811,31 +855,31 @@ mod tests {
     #[test]
     fn pop_oldest_takes_the_front_on_request() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(3));
-        q.push(all[0].clone(), &inj);
-        q.push(all[1].clone(), &inj);
-        q.push_back(all[2].clone(), &inj);
+        q.own().push(all[0].clone(), &inj);
+        q.own().push(all[1].clone(), &inj);
+        q.own().push_back(all[2].clone(), &inj);
         assert_eq!(q.deque_front(), Some(0));
-        assert!(!q.take_oldest_request());
+        assert!(!q.own().take_oldest_request());
         q.request_oldest();
-        assert!(q.take_oldest_request());
-        assert!(!q.take_oldest_request(), "a request is taken once");
-        assert_eq!(idx(&all, &q.pop_oldest(true).unwrap()), 0);
+        assert!(q.own().take_oldest_request());
+        assert!(!q.own().take_oldest_request(), "a request is taken once");
+        assert_eq!(idx(&all, &q.own().pop_oldest(true).unwrap()), 0);
         assert_eq!(q.deque_front(), Some(1));
-        assert_eq!(idx(&all, &q.pop_oldest(false).unwrap()), 2);
-        assert!(q.pop_oldest(false).is_none());
-        assert_eq!(idx(&all, &q.pop_oldest(true).unwrap()), 1);
+        assert_eq!(idx(&all, &q.own().pop_oldest(false).unwrap()), 2);
+        assert!(q.own().pop_oldest(false).is_none());
+        assert_eq!(idx(&all, &q.own().pop_oldest(true).unwrap()), 1);
         assert_eq!(q.deque_front(), None);
-        assert!(q.pop_oldest(true).is_none());
+        assert!(q.own().pop_oldest(true).is_none());
     }
 
     #[test]
     fn injector_pop_batch_keeps_order() {
         let (inj, local, all) = (Injector::new(), RunQueue::new(), tasks(6));
-        assert!(inj.pop_batch(&local, 4).is_none());
+        assert!(inj.pop_batch(local.own(), 4).is_none());
         inj.push(all[0].clone());
         inj.push_batch(all[1..].to_vec());
         assert!(!inj.is_empty());
-        assert_eq!(idx(&all, &inj.pop_batch(&local, 3).unwrap()), 0);
+        assert_eq!(idx(&all, &inj.pop_batch(local.own(), 3).unwrap()), 0);
         assert!(local.newest.is_empty());
         assert_eq!(drain(&local, &all), [1, 2, 3]);
         assert_eq!(drain_injector(&inj, &all), [4, 5]);
@@ -846,11 +890,11 @@ mod tests {
     fn injector_pop_batch_stops_at_a_full_ring() {
         let (inj, local, all) = (Injector::new(), RunQueue::new(), tasks(CAP + 3));
         for t in &all[..CAP - 1] {
-            local.push_back(t.clone(), &inj);
+            local.own().push_back(t.clone(), &inj);
         }
         inj.push_batch(all[CAP - 1..].to_vec());
         // One slot left: the first task comes back, one moves to the ring, two stay in order.
-        assert_eq!(idx(&all, &inj.pop_batch(&local, 8).unwrap()), CAP - 1);
+        assert_eq!(idx(&all, &inj.pop_batch(local.own(), 8).unwrap()), CAP - 1);
         assert_eq!(drain_injector(&inj, &all), [CAP + 1, CAP + 2]);
         assert_eq!(
             drain(&local, &all),
@@ -861,9 +905,9 @@ mod tests {
     #[test]
     fn dropping_a_queue_releases_its_tasks() {
         let (q, inj, all) = (RunQueue::new(), Injector::new(), tasks(4));
-        q.push(all[0].clone(), &inj);
-        q.push(all[1].clone(), &inj);
-        q.push_back(all[2].clone(), &inj);
+        q.own().push(all[0].clone(), &inj);
+        q.own().push(all[1].clone(), &inj);
+        q.own().push_back(all[2].clone(), &inj);
         inj.push(all[3].clone());
         drop(q);
         drop(inj);

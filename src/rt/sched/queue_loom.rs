@@ -29,9 +29,9 @@ fn exactly_once(all: &[Arc<Task>], taken: Vec<Arc<Task>>) {
 
 /// Everything left in `q` (owner pops) and `inj`.
 fn leftovers(q: &RunQueue, inj: &Injector) -> Vec<Arc<Task>> {
-    let mut out: Vec<Arc<Task>> = std::iter::from_fn(|| q.pop()).collect();
+    let mut out: Vec<Arc<Task>> = std::iter::from_fn(|| q.own().pop()).collect();
     let scratch = RunQueue::new();
-    while let Some(t) = inj.pop_batch(&scratch, 0) {
+    while let Some(t) = inj.pop_batch(scratch.own(), 0) {
         out.push(t);
     }
     out
@@ -46,15 +46,15 @@ fn loom_deque_pop_vs_steal() {
         let q = LArc::new(RunQueue::new());
         let inj = Injector::new();
         for t in &all {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         let thief = {
             let q = q.clone();
             thread::spawn(move || q.newest.steal())
         };
         let mut taken: Vec<Arc<Task>> = Vec::new();
-        taken.extend(q.pop());
-        taken.extend(q.pop());
+        taken.extend(q.own().pop());
+        taken.extend(q.own().pop());
         taken.extend(thief.join().unwrap());
         taken.extend(leftovers(&q, &inj));
         exactly_once(&all, taken);
@@ -70,7 +70,7 @@ fn loom_deque_wraps_while_stolen() {
         let q = LArc::new(RunQueue::new());
         let inj = Injector::new();
         for t in &all[..CAP - 1] {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         let thief = {
             let q = q.clone();
@@ -83,11 +83,11 @@ fn loom_deque_wraps_while_stolen() {
         };
         let mut taken: Vec<Arc<Task>> = Vec::new();
         // Pops and pushes that wrap: with the deque full, `push` spills half to the injector.
-        taken.extend(q.pop());
+        taken.extend(q.own().pop());
         for t in &all[CAP - 1..] {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
-        taken.extend(q.pop());
+        taken.extend(q.own().pop());
         taken.extend(thief.join().unwrap());
         taken.extend(leftovers(&q, &inj));
         exactly_once(&all, taken);
@@ -102,21 +102,21 @@ fn loom_deque_steal_half_vs_pop() {
         let victim = LArc::new(RunQueue::new());
         let inj = LArc::new(Injector::new());
         for t in &all {
-            victim.push(t.clone(), &inj);
+            victim.own().push(t.clone(), &inj);
         }
         let thief = {
             let (victim, inj) = (victim.clone(), inj.clone());
             thread::spawn(move || {
                 let mine = RunQueue::new();
                 let mut got: Vec<Arc<Task>> = Vec::new();
-                got.extend(victim.steal_into(&mine, &inj));
-                got.extend(std::iter::from_fn(|| mine.pop()));
+                got.extend(victim.steal_into(mine.own(), &inj));
+                got.extend(std::iter::from_fn(|| mine.own().pop()));
                 got
             })
         };
         let mut taken: Vec<Arc<Task>> = Vec::new();
-        taken.extend(victim.pop());
-        taken.extend(victim.pop());
+        taken.extend(victim.own().pop());
+        taken.extend(victim.own().pop());
         taken.extend(thief.join().unwrap());
         taken.extend(leftovers(&victim, &inj));
         exactly_once(&all, taken);
@@ -131,7 +131,7 @@ fn loom_deque_two_thieves() {
         let q = LArc::new(RunQueue::new());
         let inj = Injector::new();
         for t in &all {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         let thieves: Vec<_> = (0..2)
             .map(|_| {
@@ -139,7 +139,7 @@ fn loom_deque_two_thieves() {
                 thread::spawn(move || q.newest.steal())
             })
             .collect();
-        let mut taken: Vec<Arc<Task>> = q.pop().into_iter().collect();
+        let mut taken: Vec<Arc<Task>> = q.own().pop().into_iter().collect();
         for th in thieves {
             taken.extend(th.join().unwrap());
         }
@@ -156,13 +156,13 @@ fn loom_deque_spill_vs_steal() {
         let q = LArc::new(RunQueue::new());
         let inj = LArc::new(Injector::new());
         for t in &all[..CAP] {
-            q.push(t.clone(), &inj);
+            q.own().push(t.clone(), &inj);
         }
         let thief = {
             let q = q.clone();
             thread::spawn(move || q.newest.steal())
         };
-        q.push(all[CAP].clone(), &inj);
+        q.own().push(all[CAP].clone(), &inj);
         let mut taken: Vec<Arc<Task>> = thief.join().unwrap().into_iter().collect();
         taken.extend(leftovers(&q, &inj));
         exactly_once(&all, taken);
@@ -177,24 +177,24 @@ fn loom_ring_pop_vs_steal_half() {
         let victim = LArc::new(RunQueue::new());
         let inj = LArc::new(Injector::new());
         for t in &all[..CAP - 1] {
-            victim.push_back(t.clone(), &inj);
+            victim.own().push_back(t.clone(), &inj);
         }
         let thief = {
             let (victim, inj) = (victim.clone(), inj.clone());
             thread::spawn(move || {
                 let mine = RunQueue::new();
                 let mut got: Vec<Arc<Task>> = Vec::new();
-                got.extend(victim.steal_into(&mine, &inj));
-                got.extend(std::iter::from_fn(|| mine.pop()));
+                got.extend(victim.steal_into(mine.own(), &inj));
+                got.extend(std::iter::from_fn(|| mine.own().pop()));
                 got
             })
         };
         let mut taken: Vec<Arc<Task>> = Vec::new();
-        taken.extend(victim.pop());
+        taken.extend(victim.own().pop());
         for t in &all[CAP - 1..] {
-            victim.push_back(t.clone(), &inj);
+            victim.own().push_back(t.clone(), &inj);
         }
-        taken.extend(victim.pop());
+        taken.extend(victim.own().pop());
         taken.extend(thief.join().unwrap());
         taken.extend(leftovers(&victim, &inj));
         exactly_once(&all, taken);

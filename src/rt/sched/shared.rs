@@ -18,16 +18,49 @@ use crate::rt::sys::stack::StackPool;
 use crate::rt::task::Task;
 use crate::rt::timer::Timers;
 
-/// Why a green thread switched to its worker (passed through `context::switch`).
-pub(crate) const INTENT_YIELD: usize = 1;
+/// Why a green thread switched to its worker's scheduler loop.
+///
+/// It crosses `context::switch` as the one word the switch carries ([`Intent::to_word`]), and the
+/// loop reads it back ([`Intent::from_word`]). Only `switch::switch_out` switches to a worker's
+/// scheduler context (a direct switch goes to another green thread, whose `switch_out` drops the
+/// word), and it passes `to_word` of an `Intent`: so every word the loop reads is one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Intent {
+    /// `yield_now`: to the back of the queue, and `sched_yield` when nothing else can run.
+    Yield,
+    /// A spent timeslice (`rt::preempt`): to the back, like a yield without its `sched_yield`.
+    Preempt,
+    /// A park of this kind: the loop completes it (`Worker::complete_park`).
+    Park(WaitKind),
+    /// The thread's closure has returned: the loop finishes the thread.
+    Exit,
+}
 
-pub(crate) const INTENT_PARK_USER: usize = 2;
+impl Intent {
+    #[inline(always)]
+    pub(crate) const fn to_word(self) -> usize {
+        match self {
+            Intent::Yield => 1,
+            Intent::Park(WaitKind::User) => 2,
+            Intent::Park(WaitKind::Wake) => 3,
+            Intent::Exit => 4,
+            Intent::Preempt => 5,
+        }
+    }
 
-pub(crate) const INTENT_PARK_WAKE: usize = 3;
-
-pub(crate) const INTENT_EXIT: usize = 4;
-
-pub(crate) const INTENT_PREEMPT: usize = 5;
+    #[inline(always)]
+    pub(crate) fn from_word(word: usize) -> Intent {
+        match word {
+            1 => Intent::Yield,
+            2 => Intent::Park(WaitKind::User),
+            3 => Intent::Park(WaitKind::Wake),
+            4 => Intent::Exit,
+            5 => Intent::Preempt,
+            // Not reachable: see the type's docs.
+            _ => unreachable!("smarm: a switch to the scheduler without an intent ({word})"),
+        }
+    }
+}
 
 /// A worker's sleep word: the same three states as std's futex parker, plus one for a worker
 /// asleep in the reactor's `epoll_wait` (woken through the reactor's eventfd, not the futex).
@@ -506,6 +539,22 @@ mod tests {
         fn wake(&self) {}
         fn registrations(&self) -> u64 {
             0
+        }
+    }
+
+    /// Every intent reads back as itself from the word the switch carries (and so no two share
+    /// a word).
+    #[test]
+    fn every_intent_survives_the_switch_word() {
+        let all = [
+            Intent::Yield,
+            Intent::Preempt,
+            Intent::Park(WaitKind::User),
+            Intent::Park(WaitKind::Wake),
+            Intent::Exit,
+        ];
+        for i in all {
+            assert_eq!(Intent::from_word(i.to_word()), i);
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32};
 
-use super::shared::{INTENT_EXIT, Shared, WorkerShared};
+use super::shared::{Intent, Shared, WorkerShared};
 use super::switch::switch_out;
 use super::worker::local_worker;
 use crate::rt::current::{self, current_task, current_thread_task};
@@ -281,7 +281,7 @@ unsafe extern "C" fn trampoline(task: usize) -> ! {
     } else {
         g.join.store(JOIN_DONE, Release);
     }
-    switch_out(INTENT_EXIT);
+    switch_out(Intent::Exit);
     // A finished context is never resumed.
     std::process::abort()
 }

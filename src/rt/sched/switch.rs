@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::time::Instant;
 
-use super::shared::{INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_PREEMPT, INTENT_YIELD};
+use super::shared::Intent;
 use crate::rt::current::{self};
 use crate::rt::park::word::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::sys::context;
@@ -14,7 +14,7 @@ use crate::rt::task::Task;
 
 /// Switches from the running green thread to its worker's scheduler loop, telling it why.
 #[inline(never)]
-pub(crate) fn switch_out(intent: usize) {
+pub(crate) fn switch_out(intent: Intent) {
     let task = current::current_task_inline();
     debug_assert!(!task.is_null(), "switch_out off a green thread");
     // SAFETY: only called on a green thread, so `task` is the running task and its `worker` the
@@ -24,8 +24,7 @@ pub(crate) fn switch_out(intent: usize) {
         let g = (*task).green.as_ref().unwrap_unchecked();
         let w = &*g.worker();
         let kind = match intent {
-            INTENT_PARK_WAKE => Some(WaitKind::Wake),
-            INTENT_PARK_USER => Some(WaitKind::User),
+            Intent::Park(kind) => Some(kind),
             _ => None,
         };
         // A park with the next task waiting in the run-next slot switches straight to it
@@ -35,7 +34,7 @@ pub(crate) fn switch_out(intent: usize) {
             None => drop(context::switch(
                 g.ctx.get(),
                 *w.sched_ctx.get(),
-                intent,
+                intent.to_word(),
                 w.carrier.tp,
             )),
         }
@@ -47,13 +46,13 @@ pub(crate) fn switch_out(intent: usize) {
 
 /// Yields the running green thread to the back of its worker's queue.
 pub(crate) fn yield_green() {
-    switch_out(INTENT_YIELD);
+    switch_out(Intent::Yield);
 }
 
 /// Switches out a green thread whose timeslice is spent (`rt::preempt`): to the back of its
 /// worker's queue like a yield, without a yield's `sched_yield`.
 pub(crate) fn preempt_green() {
-    switch_out(INTENT_PREEMPT);
+    switch_out(Intent::Preempt);
 }
 
 /// `park` for a green thread; see `rt::park` for the protocol.
@@ -89,10 +88,7 @@ pub(crate) fn park_green(task: &Task, kind: WaitKind, deadline: Option<Instant>)
             g.rt().poke_timer_watcher();
         }
     }
-    switch_out(match kind {
-        WaitKind::User => INTENT_PARK_USER,
-        WaitKind::Wake => INTENT_PARK_WAKE,
-    });
+    switch_out(Intent::Park(kind));
     let s = task.state.fetch_and(!(tok | TIMEOUT), AcqRel);
     let woken = s & tok != 0;
     // SAFETY: as above, only this green thread touches `timer`.

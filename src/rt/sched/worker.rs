@@ -88,12 +88,9 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use std::time::Instant;
 
 use super::carriers::{SPARE_KEEP, lock};
-use super::queue::RunQueue;
+use super::queue::Owner;
 use super::shared::WorkerCounters;
-use super::shared::{
-    INTENT_EXIT, INTENT_PARK_USER, INTENT_PARK_WAKE, INTENT_PREEMPT, INTENT_YIELD, Shared,
-    WorkerShared,
-};
+use super::shared::{Intent, Shared, WorkerShared};
 use crate::rt::current;
 use crate::rt::park;
 use crate::rt::park::word::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
@@ -232,9 +229,13 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, searching: bool) {
 }
 
 impl Worker {
+    /// The owner's handle on this worker's queue.
     #[inline]
-    pub(crate) fn local_queue(&self) -> &RunQueue {
-        &self.shared_part().queue
+    pub(crate) fn local_queue(&self) -> Owner<'_> {
+        // SAFETY: a `Worker` is its carrier's alone (made and used on the carrier's stack, and
+        // reached by the green thread it runs while its loop waits), and so is its slot's queue:
+        // a hand-off gives the worker to another carrier with a slot of its own ("Carriers").
+        unsafe { self.shared_part().queue.owner() }
     }
 
     /// The part of this worker that other threads may touch (queue, run-next slot, counters).
@@ -340,7 +341,8 @@ impl Worker {
             // SAFETY: `ctx` is a context saved by `switch` or made by `init_stack`, on the task's
             // stack, which it owns; the worker holds the task's Arc (`running`) for the whole
             // run, and no other worker can hold it (it was taken from exactly one queue or slot).
-            let intent = unsafe { context::switch(self.sched_ctx.get(), ctx, arg, tp) };
+            let word = unsafe { context::switch(self.sched_ctx.get(), ctx, arg, tp) };
+            let intent = Intent::from_word(word);
             // Whoever switched out to us: the task we switched into, or the last of a chain of
             // direct switches that started with it (`direct_next`).
             task = self.running.take().expect("a run without its task");
@@ -350,7 +352,7 @@ impl Worker {
             // SAFETY: only green tasks run.
             let g = unsafe { task.green.as_ref().unwrap_unchecked() };
             if traced_since != 0 && !direct {
-                let parked = matches!(intent, INTENT_PARK_USER | INTENT_PARK_WAKE);
+                let parked = matches!(intent, Intent::Park(_));
                 trace::ran(&task, traced_since, parked);
                 if ws.stuck_run.load(Relaxed) == run {
                     trace::preempted(&task);
@@ -359,9 +361,9 @@ impl Worker {
             // SAFETY: the task is switched out; we are the only thread touching its context.
             unsafe { note_low_water(g) };
             match intent {
-                INTENT_YIELD | INTENT_PREEMPT => {
+                Intent::Yield | Intent::Preempt => {
                     task.wait.store(word::WAIT_NONE, Relaxed);
-                    if intent == INTENT_PREEMPT {
+                    if intent == Intent::Preempt {
                         WorkerCounters::bump(&self.counters().preemptions);
                         if traced_since != 0 && !direct {
                             trace::preempted(&task);
@@ -382,7 +384,7 @@ impl Worker {
                         // run. Either way the thread stays on this worker, in a slot thieves
                         // cannot reach: a spinner bouncing between idle workers would keep both
                         // busy and starve the OS thread it waits for.
-                        if intent == INTENT_YIELD {
+                        if intent == Intent::Yield {
                             // SAFETY: sched_yield has no preconditions.
                             unsafe { libc::sched_yield() };
                         }
@@ -393,12 +395,7 @@ impl Worker {
                     self.local_queue().push_back(task, &self.shared.injector);
                     return;
                 }
-                INTENT_PARK_USER | INTENT_PARK_WAKE => {
-                    let kind = if intent == INTENT_PARK_USER {
-                        WaitKind::User
-                    } else {
-                        WaitKind::Wake
-                    };
+                Intent::Park(kind) => {
                     if Self::complete_park(&task, kind) {
                         WorkerCounters::bump(&self.counters().parks);
                         return; // parked: whoever unparks it owns its next run
@@ -411,11 +408,10 @@ impl Worker {
                         return;
                     }
                 }
-                INTENT_EXIT => {
+                Intent::Exit => {
                     self.finish(task);
                     return;
                 }
-                _ => unreachable!("smarm: unknown switch intent {intent}"),
             }
         }
     }
