@@ -55,8 +55,8 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use crate::rt::pid;
-use crate::rt::watch::{Ended, Notify};
+use crate::rt::task::pid;
+use crate::rt::task::watch::{Ended, Notify};
 use crate::sync::mpsc::{self, Receiver, Sender};
 use crate::thread::{self, JoinHandle};
 
@@ -216,7 +216,7 @@ pub struct Down {
 /// assert_eq!(h.join().unwrap(), Some(pid));
 /// ```
 pub fn self_pid() -> Option<Pid> {
-    let task = crate::rt::current::current_task()?;
+    let task = crate::rt::task::current::current_task()?;
     // SAFETY: the running green thread's task is alive while it runs, and we do not switch here.
     let task = unsafe { &*task };
     task.green.as_ref().map(|g| g.pid)

@@ -25,7 +25,7 @@
 //! ```
 //!
 //! How it works: every socket is created in nonblocking mode; an operation tries its syscall
-//! first and, only if that would block, waits for the reactor (`rt::reactor`, epoll,
+//! first and, only if that would block, waits for the reactor (`rt::io::reactor`, epoll,
 //! edge-triggered, one registration per socket for its life) to report readiness, then retries.
 //! Timeouts (`set_read_timeout`, `connect_timeout`) are deadlines of that wait, and give std's
 //! error kinds: `WouldBlock` (EAGAIN) for read and write timeouts, as std on Linux,
@@ -43,7 +43,7 @@
 //! - The first wait of the process starts the reactor, which takes two fds (an epoll instance
 //!   and an eventfd). A process out of fds at that moment (`ulimit -n` reached) waits as std
 //!   does instead — blocking its OS thread in `poll(2)` — and starts the reactor at a later wait,
-//!   once fds are free; the failure is never kept on the socket (see `rt::reactor`).
+//!   once fds are free; the failure is never kept on the socket (see `rt::io::reactor`).
 //! - The Windows-only methods (`as_raw_socket`, `as_socket`, `from_raw_socket`,
 //!   `into_raw_socket`) do not exist: smarm runs on Linux only.
 
@@ -64,7 +64,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::rt::reactor::{Interest, Source};
+use crate::rt::io::reactor::{Interest, Source};
 
 /// A std socket (in nonblocking mode) plus what smarm adds: its reactor registration and the
 /// user's nonblocking flag. The flag is shared by `try_clone`s, as std's `O_NONBLOCK` is shared

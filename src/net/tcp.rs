@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::addr::{self, ToSocketAddrs, each_addr};
 use super::{Socket, cvt, set_fd_nonblocking};
-use crate::rt::reactor::Interest;
+use crate::rt::io::reactor::Interest;
 
 /// A TCP stream between a local and a remote socket: std's [`std::net::TcpStream`] for green
 /// threads.

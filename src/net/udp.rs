@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::addr::{ToSocketAddrs, each_addr};
 use super::tcp::fd_traits;
 use super::{Socket, set_fd_nonblocking};
-use crate::rt::reactor::Interest;
+use crate::rt::io::reactor::Interest;
 
 /// A UDP socket: std's [`std::net::UdpSocket`] for green threads.
 ///

@@ -13,11 +13,11 @@
 //!    call); the checker finds the green thread whose stack holds it (`Green::stack_range`).
 //!    A plain OS thread's (or a carrier's) stack is no green thread's: it is not a node.
 //! 2. **Waits.** A green thread that parks on a lock's wait list with no deadline, or in `join`,
-//!    first records what it waits on in its task's `wait_on` word ([`enter`](crate::rt::waitfor::enter)): the address of the
+//!    first records what it waits on in its task's `wait_on` word ([`enter`](crate::rt::park::waitfor::enter)): the address of the
 //!    lock's owner word tagged [`ON_MUTEX`] or [`ON_RWLOCK`], or the joined thread's task address
 //!    tagged `ON_JOIN` (tags in the top bits, above any user-space address); the park that
 //!    follows orders the record before the park word's *parked*.
-//!    It clears the record ([`leave`](crate::rt::waitfor::leave)) when the wait ends, before it returns (so before the lock
+//!    It clears the record ([`leave`](crate::rt::park::waitfor::leave)) when the wait ends, before it returns (so before the lock
 //!    can go away). Condvar, channel, barrier, park, sleep and socket waits record nothing.
 //! 3. **Reading an owner word safely.** The checker reads a lock's owner word through a waiter's
 //!    record, and the lock may be freed as soon as that waiter returns. So it first marks the
@@ -73,14 +73,14 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 use crate::rt::config::OnDeadlock;
+use crate::rt::park::waitfor::{ADDR, BUSY, DONE, ON_JOIN, ON_MUTEX, ON_RWLOCK, Owner, TAG};
 use crate::rt::park::word::{MODE_MASK, TIMEOUT, USER_TOKEN, WAKE_TOKEN};
-use crate::rt::pid::{self, Pid};
 use crate::rt::task::Task;
-use crate::rt::waitfor::{ADDR, BUSY, DONE, ON_JOIN, ON_MUTEX, ON_RWLOCK, Owner, TAG};
+use crate::rt::task::pid::{self, Pid};
 
 /// Where a lock's owner word sits in `sync`'s raw locks, which start with their wait list (both
 /// assert it): the report prints the lock's address, the owner word's minus this.
-pub(crate) const OWNER_OFFSET: usize = size_of::<crate::rt::waitlist::WaitList<()>>();
+pub(crate) const OWNER_OFFSET: usize = size_of::<crate::rt::park::waitlist::WaitList<()>>();
 
 /// How often the checker samples the graph: the same 100 ms the total report settles over.
 pub(crate) const PERIOD: Duration = Duration::from_millis(100);
@@ -192,7 +192,7 @@ fn sample() -> Vec<Vec<Waiter>> {
         |t| {
             t.state.load(Relaxed) & MODE_MASK != 0
                 && t.wait_on.load(Relaxed) & TAG != 0
-                && crate::rt::current::fork_survives(t)
+                && crate::rt::task::current::fork_survives(t)
         },
         |pid, task| {
             let park = park_of(task.state.load(Acquire));

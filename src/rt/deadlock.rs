@@ -91,7 +91,7 @@ fn candidate() -> Option<Candidate> {
     }
     let mut green = Vec::new();
     let mut all_parked = true;
-    crate::rt::pid::table::for_each_live(|pid, task| {
+    crate::rt::task::pid::table::for_each_live(|pid, task| {
         let state = task.state.load(SeqCst);
         let reason = WaitReason::from_u8(task.wait.load(SeqCst));
         if state & MODE_MASK == 0 || matches!(reason, Some(WaitReason::Sleep | WaitReason::Io)) {

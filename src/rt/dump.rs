@@ -25,9 +25,9 @@ use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::rt::park::word::{MODE_MASK, WAIT_RUNNING, WaitReason};
-use crate::rt::pid;
-use crate::rt::pid::Pid;
 use crate::rt::stacks::{Stack, Taken, Taker};
+use crate::rt::task::pid;
+use crate::rt::task::pid::Pid;
 use crate::rt::task::{Task, ThreadId};
 
 /// What a green thread was doing when the dump saw it.
@@ -261,7 +261,7 @@ fn collect(stacks: bool) -> Dump {
     let mut threads = Vec::new();
     let mut taken: Vec<Option<Taken>> = Vec::new();
     let mut taker = Taker::default();
-    let me = crate::rt::current::current_task();
+    let me = crate::rt::task::current::current_task();
     pid::table::for_each_live(|pid, task| {
         let mut state = None;
         let stack = if !stacks {

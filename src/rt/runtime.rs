@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use crate::rt::config::Config;
-use crate::rt::current::{self, current_task, current_thread_task};
-use crate::rt::panic::install_panic_hook;
+use crate::rt::io::reactor;
 use crate::rt::park;
+use crate::rt::park::timer::Timers;
 use crate::rt::park::word::WaitKind;
-use crate::rt::reactor;
 use crate::rt::sched::carriers::Monitor;
 use crate::rt::sched::idle::Idle;
 use crate::rt::sched::queue::Injector;
@@ -28,7 +27,8 @@ use crate::rt::sys::lock::Mutex;
 use crate::rt::sys::os_thread;
 use crate::rt::sys::stack::{StackPool, round_size};
 use crate::rt::sys::tls;
-use crate::rt::timer::Timers;
+use crate::rt::task::current::{self, current_task, current_thread_task};
+use crate::rt::task::panic::install_panic_hook;
 use crate::rt::trace;
 
 /// The runtime a spawn from here should use: this worker's, or the global one.
@@ -133,7 +133,7 @@ extern "C" fn before_fork() {
     }
     guards.extend(reactor::hold_for_fork());
     guards.extend(tls::hold_for_fork());
-    guards.extend(crate::rt::pid::table::hold_for_fork());
+    guards.extend(crate::rt::task::pid::table::hold_for_fork());
     // RUNTIMES: the monitor's deadlock check holds it while it reads other runtimes' atomics, and
     // a child's first runtime must register there.
     guards.push(Box::new(crate::rt::sched::shared::RUNTIMES.lock()));
@@ -244,9 +244,9 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
             Some(after_fork_in_child),
         );
     });
-    crate::rt::overflow::install();
+    crate::rt::sched::overflow::install();
     if let Some(n) = config.resolved_preempt_interval() {
-        crate::rt::preempt::set_interval(n);
+        crate::rt::sched::preempt::set_interval(n);
     }
     trace::start_from_env();
     let n = config.resolved_workers();
@@ -286,7 +286,7 @@ pub(crate) fn start(config: Config) -> (Arc<Shared>, Vec<std::thread::JoinHandle
             .expect("smarm: failed to start a worker thread")
         })
         .collect();
-    crate::rt::monitor::start(&shared);
+    crate::rt::sched::monitor::start(&shared);
     // After the workers' `pthread_create`, which installs glibc's handler that this wraps.
     tls::install_signal_shims(current_carrier_tp);
     (shared, handles)
@@ -309,7 +309,7 @@ pub(crate) fn wait_and_stop(shared: &Arc<Shared>, handles: Vec<std::thread::Join
     for h in handles {
         let _ = h.join();
     }
-    crate::rt::monitor::stop(shared);
+    crate::rt::sched::monitor::stop(shared);
     shared.timers.clear();
     reactor::runtime_stopped();
 }
@@ -363,7 +363,7 @@ pub(crate) fn ensure_poller() {
 /// ```
 pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
     ensure_poller();
-    crate::rt::reactor::wait_once(fd, crate::rt::reactor::Interest::Read, timeout)
+    crate::rt::io::reactor::wait_once(fd, crate::rt::io::reactor::Interest::Read, timeout)
 }
 
 /// Blocks the calling thread until `fd` is writable (or has an error or hang-up pending), or
@@ -378,7 +378,7 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Resul
 /// ```
 pub fn wait_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
     ensure_poller();
-    crate::rt::reactor::wait_once(fd, crate::rt::reactor::Interest::Write, timeout)
+    crate::rt::io::reactor::wait_once(fd, crate::rt::io::reactor::Interest::Write, timeout)
 }
 
 #[cfg(test)]

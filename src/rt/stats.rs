@@ -155,7 +155,7 @@ pub(crate) fn snapshot(rt: &Shared) -> Stats {
         preemptions: sum(|w| w.preemptions),
         steals: sum(|w| w.steals),
         handoffs: sum(|w| w.handoffs),
-        io_registrations: crate::rt::reactor::registrations(),
+        io_registrations: crate::rt::io::reactor::registrations(),
         tls_areas: crate::rt::sys::tls::areas_made(),
         tls_areas_cold: crate::rt::sys::tls::areas_cold(),
         tls_switch: match crate::rt::sys::tls::fs_switch() {

@@ -12,7 +12,7 @@
 //! - instant events (`"ph":"i"`) for `spawn`, `park` (with the reason: channel, lock, condvar,
 //!   join, sleep, park, io), `wake`, `steal`, and `preempt` (a run switched out at the end of its
 //!   timeslice, or whose carrier was found stuck in foreign code and lost its worker to another
-//!   carrier; see `rt::preempt` and `rt::monitor`).
+//!   carrier; see `rt::sched::preempt` and `rt::sched::monitor`).
 //!
 //! ## Cost
 //! Off: every hook is `if trace::enabled() { .. }` on a relaxed load of one static bool that never
@@ -193,7 +193,7 @@ pub(crate) fn set_green_ring_source(f: fn() -> *const Ring) {
 /// thread-local is gone, the event is not recorded.
 #[inline(never)]
 fn with_local_ring(f: impl FnOnce(&Ring)) {
-    if crate::rt::current::current_task().is_some() {
+    if crate::rt::task::current::current_task().is_some() {
         // Not switched out (preempted) while the worker's ring is in use.
         let _section = crate::rt::sys::lock::Section::enter();
         let ring = GREEN_RING.get().map_or(std::ptr::null(), |source| source());

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::rt::park::WaitReason;
-use crate::rt::waitlist::{Node, WaitList};
+use crate::rt::park::waitlist::{Node, WaitList};
 
 /// A rendezvous point for a fixed number of threads, as `std::sync::Barrier`. Reusable: once
 /// `n` threads have met, the next `n` calls form a new round.

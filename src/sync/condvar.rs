@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{LockResult, MutexGuard, PoisonError};
 use crate::rt::park::WaitReason;
-use crate::rt::waitlist::{Node, WaitList};
+use crate::rt::park::waitlist::{Node, WaitList};
 
 /// A type indicating whether a timed wait on a condition variable returned due to a time out or
 /// not, as `std::sync::WaitTimeoutResult`. Returned by [`Condvar::wait_timeout`] and

@@ -20,8 +20,8 @@ use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
 use crate::rt::cycles::OWNER_OFFSET;
 use crate::rt::park::WaitReason;
-use crate::rt::waitfor::{ON_MUTEX, Owner};
-use crate::rt::waitlist::{Node, WaitList};
+use crate::rt::park::waitfor::{ON_MUTEX, Owner};
+use crate::rt::park::waitlist::{Node, WaitList};
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;

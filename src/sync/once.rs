@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::rt::park::WaitReason;
-use crate::rt::waitlist::{Node, WaitList};
+use crate::rt::park::waitlist::{Node, WaitList};
 
 const INCOMPLETE: u32 = 0;
 const POISONED: u32 = 1;

@@ -35,8 +35,8 @@ use super::poison;
 use super::{LockResult, TryLockError, TryLockResult};
 use crate::rt::cycles::OWNER_OFFSET;
 use crate::rt::park::WaitReason;
-use crate::rt::waitfor::{ON_RWLOCK, Owner};
-use crate::rt::waitlist::{Locked, Node, WaitList, Wake};
+use crate::rt::park::waitfor::{ON_RWLOCK, Owner};
+use crate::rt::park::waitlist::{Locked, Node, WaitList, Wake};
 
 const MASK: u32 = (1 << 30) - 1;
 const WRITE_LOCKED: u32 = MASK;

@@ -202,7 +202,7 @@ impl fmt::Debug for Thread {
 /// ```
 pub fn current() -> Thread {
     Thread {
-        inner: crate::rt::current::current_thread_task(),
+        inner: crate::rt::task::current::current_thread_task(),
     }
 }
 
@@ -304,7 +304,7 @@ pub fn park_timeout(dur: Duration) {
 /// assert!(slept.join().unwrap() >= Duration::from_millis(2));
 /// ```
 pub fn sleep(dur: Duration) {
-    if crate::rt::current::current_task().is_none() {
+    if crate::rt::task::current::current_task().is_none() {
         return std::thread::sleep(dur);
     }
     let Some(deadline) = Instant::now().checked_add(dur) else {
@@ -380,7 +380,7 @@ pub fn panicking() -> bool {
 /// waiter.join().unwrap();
 /// ```
 pub fn yield_now() {
-    if crate::rt::current::current_task().is_some() {
+    if crate::rt::task::current::current_task().is_some() {
         sched::switch::yield_green();
     } else {
         std::thread::yield_now();

@@ -59,6 +59,9 @@
 //! switches out through `sched::switch`, an OS thread sleeps on the futex), [`unpark`] and the
 //! dump's hold.
 
+pub(crate) mod timer;
+pub(crate) mod waitfor;
+pub(crate) mod waitlist;
 pub(crate) mod word;
 
 use std::sync::Arc;
@@ -80,7 +83,7 @@ pub(crate) fn park(kind: WaitKind, deadline: Option<Instant>) -> bool {
 
 /// [`park`], recording `reason` (what the thread waits on) for `rt::dump` and the trace.
 pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Instant>) -> bool {
-    match crate::rt::current::current_task() {
+    match crate::rt::task::current::current_task() {
         Some(task) => {
             // SAFETY: `current_task` returns the running green thread's task, alive while it runs.
             let task = unsafe { &*task };
@@ -98,7 +101,7 @@ pub(crate) fn park_for(kind: WaitKind, reason: WaitReason, deadline: Option<Inst
             let _counted = (deadline.is_none()
                 && !matches!(reason, WaitReason::Io | WaitReason::Sleep))
             .then(crate::rt::census::OsPark::enter);
-            word::park_os(&crate::rt::current::current_os_task(), kind, deadline)
+            word::park_os(&crate::rt::task::current::current_os_task(), kind, deadline)
         }
     }
 }

@@ -26,7 +26,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < WATCHDOG, "watchdog: never saw {what}");
-        if crate::rt::current::current_task().is_some() {
+        if crate::rt::task::current::current_task().is_some() {
             crate::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(200));
@@ -60,10 +60,13 @@ fn unpark_before_park_leaves_a_token_the_next_park_takes_at_once() {
         );
     }
     // The same through the public entry point, on this thread's own task.
-    unpark(&crate::rt::current::current_os_task(), WaitKind::User);
+    unpark(&crate::rt::task::current::current_os_task(), WaitKind::User);
     assert!(park(WaitKind::User, far()));
     assert_eq!(
-        crate::rt::current::current_os_task().state.load(SeqCst) & USER_TOKEN,
+        crate::rt::task::current::current_os_task()
+            .state
+            .load(SeqCst)
+            & USER_TOKEN,
         0
     );
 }
@@ -167,7 +170,7 @@ fn timeouts_return_false_and_leave_the_word_clean() {
         WaitKind::Wake,
         Some(Instant::now() + Duration::from_millis(2))
     ));
-    assert_eq!(mode_of(&crate::rt::current::current_os_task()), 0);
+    assert_eq!(mode_of(&crate::rt::task::current::current_os_task()), 0);
 }
 
 /// K threads each hand the parker M items, one at a time: they set their flag, unpark, and wait
@@ -248,7 +251,7 @@ fn a_stale_timer_does_nothing_and_a_current_one_times_the_park_out() {
         let parker = {
             let slot = slot.clone();
             crate::thread::spawn(move || {
-                slot.set(crate::rt::current::current_thread_task())
+                slot.set(crate::rt::task::current::current_thread_task())
                     .ok()
                     .unwrap();
                 // A first park, woken by a token: an older epoch exists.
@@ -308,7 +311,7 @@ fn a_timeout_left_while_running_does_not_end_the_next_park() {
         let parker = {
             let (slot, saw_timeout) = (slot.clone(), saw_timeout.clone());
             crate::thread::spawn(move || {
-                let me = crate::rt::current::current_thread_task();
+                let me = crate::rt::task::current::current_thread_task();
                 slot.set(me.clone()).ok().unwrap();
                 let rt = me.green.as_ref().unwrap().rt();
                 let e = epoch(me.state.load(SeqCst));
@@ -352,7 +355,7 @@ fn a_wake_during_a_hold_is_delayed_not_lost() {
         let parker = {
             let (slot, returned) = (slot.clone(), returned.clone());
             crate::thread::spawn(move || {
-                slot.set(crate::rt::current::current_thread_task())
+                slot.set(crate::rt::task::current::current_thread_task())
                     .ok()
                     .unwrap();
                 let r = park(WaitKind::Wake, None);

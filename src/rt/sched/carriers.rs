@@ -1,6 +1,6 @@
-//! The runtime's carriers (DESIGN.md, "Scheduler"; the protocol is `rt::monitor`'s): how many
+//! The runtime's carriers (DESIGN.md, "Scheduler"; the protocol is `rt::sched::monitor`'s): how many
 //! there are, the spares waiting for a worker, the monitor's sleep word and its log of hand-offs.
-//! The monitor thread that decides the hand-offs lives above the scheduler (`rt::monitor`); this
+//! The monitor thread that decides the hand-offs lives above the scheduler (`rt::sched::monitor`); this
 //! state lives in the runtime's `Shared`, where the carriers reach it without naming the monitor.
 
 use std::fmt;
@@ -148,7 +148,7 @@ pub struct HandOff {
     /// The carrier slot that was stuck.
     pub carrier: usize,
     /// The green thread it was running (`None` if it ended before the monitor looked it up).
-    pub pid: Option<crate::rt::pid::Pid>,
+    pub pid: Option<crate::rt::task::pid::Pid>,
     /// Its name, if it has one.
     pub name: Option<String>,
     /// Whether the carrier was asleep in the kernel (a blocking call) rather than computing.

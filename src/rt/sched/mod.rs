@@ -1,10 +1,12 @@
-//! The scheduler: N worker OS threads running green threads.
+//! The scheduler: N workers (scheduling slots) held by carrier OS threads, running green threads.
 //!
-//! - `mod.rs` (here): the runtime's shared state, spawning, waking (`schedule`), parking a green
-//!   thread, the trampoline every green thread starts in, and the runtime's thread-local accessors.
-//! - `worker.rs`: one worker's loop — find a task, switch to it, handle why it switched back.
-//! - `queue.rs`: the per-worker ring and the global injector.
-//! - `idle.rs`: the sleep/wake protocol between workers.
+//! The core, lowest first: `shared.rs` (a runtime's shared state, the registry of runtimes, the
+//! `Poller` the reactor registers, a switch's `Intent`), `slots.rs` and `carriers.rs` (carrier
+//! slots and counts), `queue.rs` (run queues, the owner handle, the injector), `idle.rs` (the
+//! sleep/wake protocol), `worker.rs` (one carrier's loop — find a task, switch to it, handle why it
+//! switched back — waking with `schedule`, direct switches), `switch.rs` (yield, preemption and
+//! park switch a green thread out), `spawn.rs` (spawn, the trampoline, join). Above the core:
+//! `monitor.rs` (hand-offs of stuck carriers' workers), `preempt.rs`, `overflow.rs`.
 //!
 //! Where things go when they become runnable:
 //! - a spawn on a worker goes to that worker's local queue; a spawn from a plain OS thread to the
@@ -26,6 +28,10 @@
 
 pub(crate) mod carriers;
 pub(crate) mod idle;
+pub(crate) mod monitor;
+pub(crate) mod overflow;
+#[doc(hidden)]
+pub mod preempt;
 pub(crate) mod queue;
 pub(crate) mod shared;
 pub(crate) mod slots;

@@ -10,13 +10,13 @@ use super::idle::Idle;
 use super::queue::{Injector, RunQueue};
 use super::slots;
 use crate::rt::park;
+use crate::rt::park::timer::Timers;
 use crate::rt::park::word::WaitKind;
 use crate::rt::sched::carriers::Monitor;
 use crate::rt::sys::futex;
 use crate::rt::sys::lock::Mutex;
 use crate::rt::sys::stack::StackPool;
 use crate::rt::task::Task;
-use crate::rt::timer::Timers;
 
 /// Why a green thread switched to its worker's scheduler loop.
 ///
@@ -28,7 +28,7 @@ use crate::rt::timer::Timers;
 pub(crate) enum Intent {
     /// `yield_now`: to the back of the queue, and `sched_yield` when nothing else can run.
     Yield,
-    /// A spent timeslice (`rt::preempt`): to the back, like a yield without its `sched_yield`.
+    /// A spent timeslice (`rt::sched::preempt`): to the back, like a yield without its `sched_yield`.
     Preempt,
     /// A park of this kind: the loop completes it (`Worker::complete_park`).
     Park(WaitKind),
@@ -89,7 +89,7 @@ fn untag(p: *mut Task) -> *const Task {
 pub(crate) struct WorkerCounters {
     pub(crate) parks: AtomicU64,
     pub(crate) steals: AtomicU64,
-    /// Green threads switched out at the end of their timeslice (`rt::preempt`).
+    /// Green threads switched out at the end of their timeslice (`rt::sched::preempt`).
     pub(crate) preemptions: AtomicU64,
 }
 
@@ -114,7 +114,7 @@ pub(crate) struct WorkerShared {
     pub(crate) spawned: AtomicU64,
     pub(crate) finished: AtomicU64,
     /// Runs of green threads on this worker, times two: odd while one runs (written only by the
-    /// worker; the monitor samples it to find stuck workers, see `rt::monitor`).
+    /// worker; the monitor samples it to find stuck workers, see `rt::sched::monitor`).
     pub(crate) runs: AtomicU64,
     /// The run (a value of `runs`) that was found stuck or reported past its timeslice; while
     /// `runs` still equals it, wakes go to the stealable queue rather than the run-next slot.
@@ -406,7 +406,7 @@ pub(crate) fn for_each_runtime(mut f: impl FnMut(&Shared)) {
     }
 }
 
-/// What the scheduler needs of the IO reactor (`rt::reactor`, which sits above the scheduler: it
+/// What the scheduler needs of the IO reactor (`rt::io::reactor`, which sits above the scheduler: it
 /// wakes green threads): the right to poll, at most one holder at a time, and a way to wake the
 /// holder. The reactor registers itself here when it starts ([`set_poller`]); before that there
 /// is nothing to poll. Sleeping workers poll in its stead of their futex (`Shared::park_worker`),

@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32};
 use super::shared::{Intent, Shared, WorkerShared};
 use super::switch::switch_out;
 use super::worker::local_worker;
-use crate::rt::current::{self, current_task, current_thread_task};
-use crate::rt::panic::{PANIC_HOOK_INSTALLED, install_panic_hook};
 use crate::rt::park;
 use crate::rt::park::word::WaitKind;
-use crate::rt::pid;
 use crate::rt::sys::context;
 use crate::rt::sys::lock::Section;
 use crate::rt::sys::stack::round_size;
 use crate::rt::sys::tls;
+use crate::rt::task::current::{self, current_task, current_thread_task};
+use crate::rt::task::panic::{PANIC_HOOK_INSTALLED, install_panic_hook};
+use crate::rt::task::pid;
 use crate::rt::task::{
     Entry, ErasedBox, Green, JOIN_DETACHED, JOIN_DONE, JOIN_RUNNING, JOIN_WAITING, Outcome, Task,
     ThreadId,
@@ -134,7 +134,7 @@ where
             worker: AtomicPtr::new(std::ptr::null_mut()),
             fork_gen: current::fork_gen(),
             no_preempt: AtomicU32::new(0),
-            watchers: crate::rt::watch::Watchers::new(),
+            watchers: crate::rt::task::watch::Watchers::new(),
         }),
     });
     pid::table::fill(pid, task.clone());
@@ -172,13 +172,13 @@ pub(crate) fn join(task: &Task) -> Outcome {
                 // SAFETY: the running green thread's task lives while it runs.
                 let me = current_task().map(|t| unsafe { &*t });
                 if let Some(me) = me {
-                    crate::rt::waitfor::enter(me, crate::rt::waitfor::on_join(task));
+                    crate::rt::park::waitfor::enter(me, crate::rt::park::waitfor::on_join(task));
                 }
                 while g.join.load(Acquire) != JOIN_DONE {
                     park::park_for(WaitKind::Wake, park::WaitReason::Join, None);
                 }
                 if let Some(me) = me {
-                    crate::rt::waitfor::leave(me);
+                    crate::rt::park::waitfor::leave(me);
                 }
             }
             // SAFETY: it finished before seeing us: the slot is still only ours.

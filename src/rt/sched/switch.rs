@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::time::Instant;
 
 use super::shared::Intent;
-use crate::rt::current::{self};
 use crate::rt::park::word::{self, EPOCH_ONE, TIMEOUT, WaitKind};
 use crate::rt::sys::context;
 use crate::rt::task::Task;
+use crate::rt::task::current::{self};
 
 /// Switches from the running green thread to its worker's scheduler loop, telling it why.
 #[inline(never)]
@@ -49,7 +49,7 @@ pub(crate) fn yield_green() {
     switch_out(Intent::Yield);
 }
 
-/// Switches out a green thread whose timeslice is spent (`rt::preempt`): to the back of its
+/// Switches out a green thread whose timeslice is spent (`rt::sched::preempt`): to the back of its
 /// worker's queue like a yield, without a yield's `sched_yield`.
 pub(crate) fn preempt_green() {
     switch_out(Intent::Preempt);

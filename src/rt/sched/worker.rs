@@ -65,7 +65,7 @@
 //! which a carrier loses its worker and gets one back:
 //!
 //! 1. The monitor finds the carrier stuck in foreign code and sets its slot's `lost` flag, having
-//!    counted in another carrier to hold the worker (`rt::monitor`, "The hand-off").
+//!    counted in another carrier to hold the worker (`rt::sched::monitor`, "The hand-off").
 //! 2. The stuck green thread goes on until it comes back to the runtime (yield, park, exit,
 //!    preemption). Until then its own spawns and wakes go to this carrier's queue (`is_stuck`),
 //!    where thieves take them.
@@ -91,16 +91,16 @@ use super::carriers::{SPARE_KEEP, lock};
 use super::queue::Owner;
 use super::shared::WorkerCounters;
 use super::shared::{Intent, Shared, WorkerShared};
-use crate::rt::current;
 use crate::rt::park;
 use crate::rt::park::word::{self, MODE_HELD, MODE_MASK, TIMEOUT, WaitKind};
-use crate::rt::pid;
 use crate::rt::sys::context;
 use crate::rt::sys::lock::Section;
 use crate::rt::sys::stack::Stack;
 use crate::rt::sys::tls;
 use crate::rt::task::Green;
 use crate::rt::task::Task;
+use crate::rt::task::current;
+use crate::rt::task::pid;
 use crate::rt::trace;
 
 /// Go checks its global queue every 61 scheduler ticks: often enough that outside wakes are not
@@ -190,7 +190,7 @@ unsafe fn note_low_water(g: &crate::rt::task::Green) {
 /// carrier's worker was counted as searching when it was added (idle.rs), so it starts `searching`.
 pub(crate) fn run(shared: Arc<Shared>, index: usize, searching: bool) {
     // The stack-overflow handler runs on it (a green thread's own stack has no room left).
-    let _alt_stack = crate::rt::overflow::AltStack::ensure();
+    let _alt_stack = crate::rt::sched::overflow::AltStack::ensure();
     let ws: *const WorkerShared = &shared.workers[index];
     let counters: *const WorkerCounters = &shared.workers[index].counters;
     // SAFETY: gettid has no preconditions.
@@ -321,7 +321,7 @@ impl Worker {
     /// Runs `task` until it yields, parks or exits (re-running it at once if its park found a
     /// token already waiting).
     fn run_task(&self, task: Arc<Task>) {
-        if !crate::rt::current::fork_survives(&task) {
+        if !crate::rt::task::current::fork_survives(&task) {
             // A copy of a parent's green thread in a forked child: never run (and leaked).
             std::mem::forget(task);
             return;
@@ -428,7 +428,7 @@ impl Worker {
         g.set_worker(self);
         // SAFETY: the task is switched out and ours to run; its descriptor is ours to write.
         unsafe { tls::Block::enter(g.tp, &self.carrier) };
-        // Odd while a green thread runs (see `rt::monitor`); plain stores, only we write it.
+        // Odd while a green thread runs (see `rt::sched::monitor`); plain stores, only we write it.
         let run = ws.runs.load(Relaxed) + 1;
         ws.running.store(Arc::as_ptr(task) as usize, Relaxed);
         ws.runs.store(run, Relaxed);
@@ -471,7 +471,7 @@ impl Worker {
             return None;
         }
         let next = ws.take_run_next()?;
-        if !crate::rt::current::fork_survives(&next) {
+        if !crate::rt::task::current::fork_survives(&next) {
             // As `run_task`: a forked child's copy of a parent's green thread never runs.
             std::mem::forget(next);
             return None;
@@ -804,7 +804,7 @@ impl Worker {
             if shared.shutdown.load(SeqCst) {
                 return false;
             }
-            // Leaving the reactor to run work: a sleeper takes the driver (see `rt::reactor`).
+            // Leaving the reactor to run work: a sleeper takes the driver (see `rt::io::reactor`).
             // Leaving the watch to run work: a sleeper takes it too, for this worker's run-next
             // slot is now one to watch (with timers pending one was woken above already).
             let hand_on_reactor = || {

@@ -1,6 +1,6 @@
 //! The runtime's own locks, and the per-thread count of runtime sections that preemption reads.
 //!
-//! Preemption switches a green thread out from inside the allocator (`rt::preempt`), so any
+//! Preemption switches a green thread out from inside the allocator (`rt::sched::preempt`), so any
 //! allocation in green code is a possible switch point. Two kinds of runtime code must never be
 //! switched out in the middle (DESIGN.md, rule 2):
 //!

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
 use super::case::{Case, Poll};
+use crate::rt::park::waitlist::{Node, WaitList, Wake};
 use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::task::Task;
-use crate::rt::waitlist::{Node, WaitList, Wake};
 
 struct State<T> {
     /// Messages with their sequence numbers (a rendezvous sender finds its own by number).
@@ -160,7 +160,7 @@ impl<T> Chan<T> {
             }
             // Registered once per call; a sender takes the registration when it wakes us.
             if st.receiver.is_none() {
-                st.receiver = Some(crate::rt::current::current_task_ptr());
+                st.receiver = Some(crate::rt::task::current::current_task_ptr());
                 // A waiting receiver is what a rendezvous send needs: tell selectors that wait
                 // to send here.
                 if st.cap == Some(0) {

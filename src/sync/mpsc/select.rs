@@ -374,7 +374,7 @@ impl<'a> Select<'a> {
     /// One select: passes over the cases until one is selected, the deadline passes, or (without
     /// `may_wait`) after one pass. See the module docs for the protocol.
     fn run(&mut self, deadline: Option<Instant>, may_wait: bool) -> Option<SelectedOperation<'a>> {
-        let me = crate::rt::current::current_task_ptr();
+        let me = crate::rt::task::current::current_task_ptr();
         self.order.clear();
         let live = self.entries.iter().enumerate();
         self.order

@@ -66,7 +66,7 @@
 //! call's error, and is tried afresh by the next.
 //!
 //! If *every* worker of a runtime runs a green thread that computes (or blocks in a std call)
-//! without a smarm blocking call, nobody of that runtime polls; the monitor (`rt::monitor`)
+//! without a smarm blocking call, nobody of that runtime polls; the monitor (`rt::sched::monitor`)
 //! notices the stuck carriers and, while sockets are registered, gives a worker to a spare or new
 //! carrier, which sleeps in the reactor like any idle worker.
 
@@ -80,8 +80,8 @@ use crate::rt::sys::lock::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::rt::park::WaitReason;
+use crate::rt::park::waitlist::{Node, WaitList};
 use crate::rt::sched;
-use crate::rt::waitlist::{Node, WaitList};
 
 /// Events fetched per `epoll_wait`.
 const EVENTS_PER_POLL: usize = 1024;
@@ -206,7 +206,7 @@ static REACTOR_START: Mutex<()> = Mutex::new(());
 /// This process's reactor, if it has started.
 fn current() -> Option<&'static Reactor> {
     let p = REACTOR.load(Ordering::Acquire);
-    if p.is_null() || REACTOR_GEN.load(Ordering::Acquire) != crate::rt::current::fork_gen() {
+    if p.is_null() || REACTOR_GEN.load(Ordering::Acquire) != crate::rt::task::current::fork_gen() {
         return None;
     }
     // SAFETY: a published reactor is leaked, never freed.
@@ -240,7 +240,7 @@ pub(crate) fn reactor() -> io::Result<&'static Reactor> {
         return Ok(r);
     }
     let r: &'static Reactor = Box::leak(Box::new(Reactor::new()?));
-    REACTOR_GEN.store(crate::rt::current::fork_gen(), Ordering::Release);
+    REACTOR_GEN.store(crate::rt::task::current::fork_gen(), Ordering::Release);
     REACTOR.store(r as *const Reactor as *mut Reactor, Ordering::Release);
     drop(started);
     // Someone must poll even if only plain OS threads use sockets (module docs): their waits

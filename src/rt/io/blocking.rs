@@ -154,13 +154,13 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    if crate::rt::current::current_task().is_none() {
+    if crate::rt::task::current::current_task().is_none() {
         return f();
     }
     let slot = Slot {
         result: Mutex::new(None),
         done: AtomicBool::new(false),
-        waiter: crate::rt::current::current_thread_task(),
+        waiter: crate::rt::task::current::current_thread_task(),
     };
     let slot_ref: &Slot<T> = &slot;
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {

@@ -14,7 +14,7 @@
 //!   the green thread's own thread id) or while a `RefCell` in a thread-local is borrowed finds
 //!   the same thread-locals wherever it resumes;
 //! - a `std::sync::Mutex` it holds: the next contender blocks its carrier in the kernel; the
-//!   monitor sees that carrier asleep and gives its worker to another carrier (`rt::monitor`), which
+//!   monitor sees that carrier asleep and gives its worker to another carrier (`rt::sched::monitor`), which
 //!   runs the holder;
 //! - the runtime's own state: never switched out inside a runtime lock or while holding a
 //!   reference to its worker (`sys::lock::Section`; DESIGN.md rule 2), nor while panicking or under
@@ -100,7 +100,7 @@ pub(crate) fn tick() {
 #[cold]
 #[inline(never)]
 fn slow_check() {
-    let Some(task) = crate::rt::current::current_task() else {
+    let Some(task) = crate::rt::task::current::current_task() else {
         return; // an OS thread, or a carrier's scheduler loop
     };
     // SAFETY: the running green thread's task is alive while it runs; `green` is set for every
@@ -164,7 +164,7 @@ fn slow_check() {
 /// `alloc`, `alloc_zeroed` and `realloc` count down towards a check; `dealloc` is a plain
 /// delegate. A check that finds the running green thread's timeslice spent switches it out to the
 /// back of the run queue before the allocation is made (never inside the runtime's own code); see
-/// the module documentation of `smarm::rt::preempt` (in the source) for why that is sound.
+/// the module documentation of `smarm::rt::sched::preempt` (in the source) for why that is sound.
 pub struct PreemptingAllocator<A: GlobalAlloc = System> {
     inner: A,
 }
@@ -256,7 +256,7 @@ impl NoPreempt {
     /// assert_eq!(h.join().unwrap(), (0..10_000u64).map(|i| i * i).sum());
     /// ```
     pub fn new() -> NoPreempt {
-        let task = crate::rt::current::current_task();
+        let task = crate::rt::task::current::current_task();
         if let Some(t) = task {
             // SAFETY: the running task is alive; the counter is touched only by this green thread.
             if let Some(g) = unsafe { (*t).green.as_ref() } {

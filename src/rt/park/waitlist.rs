@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::rt::sys::lock::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::rt::park::waitfor;
 use crate::rt::park::{self, WaitKind, WaitReason};
 use crate::rt::task::Task;
-use crate::rt::waitfor;
 
 /// One blocked thread, living on its own stack for the duration of the wait.
 pub(crate) struct Node {
@@ -48,7 +48,7 @@ impl Node {
     /// A node for the calling thread, which waits on a `reason` (shown by `rt::dump`).
     pub(crate) fn waiting_on(reason: WaitReason) -> Node {
         Node {
-            task: Some(crate::rt::current::current_thread_task()),
+            task: Some(crate::rt::task::current::current_thread_task()),
             notified: AtomicBool::new(false),
             tag: 0,
             reason,
@@ -134,7 +134,9 @@ impl<S> WaitList<S> {
         // A green thread waiting for good on a lock records the edge (`rt::cycles`, step 2).
         let recorded = match (node.on, deadline) {
             // SAFETY: the running green thread's task lives while it runs.
-            (on, None) if on != 0 => crate::rt::current::current_task().map(|t| unsafe { &*t }),
+            (on, None) if on != 0 => {
+                crate::rt::task::current::current_task().map(|t| unsafe { &*t })
+            }
             _ => None,
         };
         if let Some(me) = recorded {

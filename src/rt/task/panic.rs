@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::panic;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::rt::current::current_task;
 use crate::rt::task::Task;
+use crate::rt::task::current::current_task;
 
 pub(crate) fn report(task: &Task, info: &PanicHookInfo<'_>) {
     let name = task.name.as_deref().unwrap_or("<unnamed>");
@@ -86,7 +86,7 @@ pub(crate) fn install_panic_hook() {
         PANIC_HOOK_INSTALLED.store(true, Relaxed);
         panic::set_hook(Box::new(move |info| match current_task() {
             // SAFETY: the running task is alive while it runs; the hook does not switch.
-            Some(t) if !user_hook => crate::rt::panic::report(unsafe { &*t }, info),
+            Some(t) if !user_hook => crate::rt::task::panic::report(unsafe { &*t }, info),
             _ => previous(info),
         }));
     });

@@ -1,4 +1,4 @@
-//! Unit tests of the wait list (see the module docs of `rt::waitlist`): FIFO `notify_one`,
+//! Unit tests of the wait list (see the module docs of `rt::park::waitlist`): FIFO `notify_one`,
 //! `notify_all`, a timed-out waiter unlinking itself, and a notify racing a timeout counting as
 //! exactly one of the two. Waiters are plain OS threads or green threads (of the global runtime,
 //! or of a `run`), notifiers OS or green threads.
@@ -21,7 +21,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < WATCHDOG, "watchdog: never saw {what}");
-        if crate::rt::current::current_task().is_some() {
+        if crate::rt::task::current::current_task().is_some() {
             crate::thread::yield_now();
         } else {
             std::thread::sleep(Duration::from_micros(100));

@@ -70,7 +70,7 @@ pub(crate) fn install() {
 
 /// Whether `addr` is in the guard page of the green thread running on this OS thread.
 fn in_current_guard(addr: usize) -> Option<*const crate::rt::task::Task> {
-    let task = crate::rt::current::current_task()?;
+    let task = crate::rt::task::current::current_task()?;
     // SAFETY: the task running on this worker is alive, and only this OS thread touches its
     // `stack` while it runs (the fault interrupted it, so nothing else is using the field now).
     let stack = unsafe { (*(*task).green.as_ref()?.stack.get()).as_ref()? };

@@ -5,6 +5,16 @@
 //! public handle) is an `Arc<Task>`; waiting and waking go through the task's `state` word (see
 //! [`crate::rt::park`]). The fields under [`Green`] belong to the scheduler and exist only for
 //! green threads.
+//!
+//! The green-thread layer (DESIGN.md, "Layers"), above `sys` and below everything that waits or
+//! schedules: the task (here), [`current`] (which task runs on this thread pointer, the fork
+//! generation), [`pid`] (the Pid type, and the table of live tasks above the task), [`watch`]
+//! (exit watchers) and [`mod@panic`] (the panic reports).
+
+pub(crate) mod current;
+pub(crate) mod panic;
+pub(crate) mod pid;
+pub(crate) mod watch;
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -13,10 +23,10 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::rt::pid::Pid;
 use crate::rt::sys::stack::Stack;
 use crate::rt::sys::tls;
-use crate::rt::watch::Watchers;
+use crate::rt::task::pid::Pid;
+use crate::rt::task::watch::Watchers;
 
 /// How a green thread starts: a function that moves its closure out of the given address (on the
 /// green thread's own stack, see `sched::spawn`) and runs it, returning the erased result.
@@ -154,7 +164,7 @@ impl ThreadId {
     }
 }
 
-/// A timer of `rt::timer`'s (which alone makes and reads them), kept in the task it would wake
+/// A timer of `rt::park::timer`'s (which alone makes and reads them), kept in the task it would wake
 /// (`Green::timer`): the type lives here, below the timers, so that the task names no timer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct TimerId(pub(crate) u64);
@@ -222,9 +232,9 @@ pub(crate) struct Green {
     pub(crate) worker: AtomicPtr<()>,
     /// Live `NoPreempt` guards of this green thread (touched only by the green thread itself).
     pub(crate) no_preempt: AtomicU32,
-    /// Callbacks run when the thread has ended (`actor::monitor`, supervision); see `rt::watch`.
+    /// Callbacks run when the thread has ended (`actor::monitor`, supervision); see `rt::task::watch`.
     pub(crate) watchers: Watchers,
-    /// The process's fork generation when the thread was spawned (see `crate::rt::current::fork_survives`).
+    /// The process's fork generation when the thread was spawned (see `crate::rt::task::current::fork_survives`).
     pub(crate) fork_gen: u32,
 }
 

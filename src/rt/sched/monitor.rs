@@ -127,7 +127,7 @@ struct Seen {
 fn run(shared: &Arc<Shared>) {
     let _internal = crate::rt::census::Internal::enter();
     let mut deadlock_watch = crate::rt::deadlock::Watch::default();
-    crate::rt::preempt::calibrate(shared);
+    crate::rt::sched::preempt::calibrate(shared);
     let threshold = shared.blocking_threshold;
     let busy_max = (threshold / 4).max(FAST_TICK);
     let start = Instant::now();
@@ -287,7 +287,8 @@ fn needs_help(shared: &Shared, sleepers: usize) -> bool {
             .workers
             .iter(shared.workers_hw.load(SeqCst))
             .any(|w| !w.queue.is_empty() || w.has_run_next())
-        || (sleepers == 0 && (!shared.timers.is_empty() || crate::rt::reactor::registrations() > 0))
+        || (sleepers == 0
+            && (!shared.timers.is_empty() || crate::rt::io::reactor::registrations() > 0))
 }
 
 /// Whether carrier `w`'s OS thread sleeps in the kernel now (state `S` or `D` in
@@ -430,7 +431,7 @@ fn record_culprit(shared: &Shared, i: usize, in_kernel: bool, stuck_for: Duratio
     // The task is found by its address among the live ones (never dereferenced from the word: it
     // may have ended). A scan of the Pid table, once per hand-off.
     let mut task = None;
-    crate::rt::pid::table::for_each_live(|_, t| {
+    crate::rt::task::pid::table::for_each_live(|_, t| {
         if task.is_none() && Arc::as_ptr(&t) as usize == addr {
             task = Some(t);
         }
