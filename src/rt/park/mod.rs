@@ -13,6 +13,27 @@
 //!   bits 6-31  epoch           bumped by every green park; a timer only acts on its own epoch
 //! ```
 //!
+//! **The protocol**, for a wait of kind K (token `K.token()`, mode `K.mode()`):
+//!
+//! 1. **Park, green** (`sched::switch::park_green`): a K token already there is consumed and the
+//!    park returns at once. Else the epoch is bumped (a TIMEOUT left by an older timer is void),
+//!    a deadline registers a timer tagged with the new epoch, and the thread switches out with
+//!    `Intent::Park(K)`. Its mode stays 0 across the switch.
+//! 2. **Park completes** (`Worker::complete_park`, on the worker after the switch saved the
+//!    thread's context): a CAS sets mode K unless a K token or TIMEOUT arrived meanwhile; then the
+//!    park is over before it began and the worker runs the thread again (or, on a carrier that
+//!    lost its worker, queues it on the injector).
+//! 3. **Unpark** ([`unpark`]): one CAS sets the K token and, if the mode is K, clears the mode;
+//!    whoever cleared it owns the thread's next run and schedules it ([`wake_parked`]). A target
+//!    not parked for K keeps the token for its next park (step 1 or 2 sees it).
+//! 4. **Resume** (back in `park_green`): the K token and TIMEOUT are cleared in one
+//!    `fetch_and`; the park reports whether the token was there, and a woken thread cancels its
+//!    timer.
+//! 5. **Park, OS thread** (`word::park_os`): the same word. The thread consumes a K token if
+//!    one is there, else sets mode K and sleeps on the word as a futex; an unpark clears the
+//!    mode with its token (step 3) and wakes the futex, and a passed deadline has the thread
+//!    clear its own mode and return `false`.
+//!
 //! **Parking while unwinding** is an ordinary green park: std counts panics in progress in a
 //! thread-local, and a green thread's thread-locals are its own (`rt::sys::tls`), so the count
 //! travels with it to whatever carrier resumes it, and other green threads never see it.

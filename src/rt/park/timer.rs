@@ -5,6 +5,30 @@
 //! rebuilt from `live` when stale entries outnumber live ones, so cancelled timers never pile up.
 //! `next` mirrors the earliest live deadline (nanoseconds since `base`) so workers can check "is
 //! anything due?" without the lock. Nothing that can switch runs under the lock.
+//!
+//! ## The timer watch
+//! No thread of its own fires timers: a sleeping worker watches the earliest deadline, and busy
+//! workers look now and then. The protocol (`Shared::timer_watcher`, `Worker::sleep`):
+//!
+//! 1. **Taking the watch.** A worker about to sleep CASes `timer_watcher` from 0 to its index + 1.
+//!    The one that wins sleeps at most until the earliest deadline ([`Timers::until_next`]); the
+//!    others sleep without a timeout. At most one worker watches.
+//! 2. **A new earliest deadline.** A timed park inserts its timer before it switches away;
+//!    [`Timers::insert`] says whether the deadline is now the earliest, and then the parker wakes
+//!    the watcher (`Shared::poke_timer_watcher`), which goes round its loop and re-arms its sleep
+//!    for the new deadline. A later deadline needs no wake: the watcher wakes earlier anyway.
+//! 3. **Leaving the watch.** A watcher that wakes (its deadline, or an unpark) stores 0 first;
+//!    with timers still pending it wakes another sleeper, which takes the watch by step 1 — so a
+//!    watcher that leaves to run work does not leave the deadlines unwatched. Then it fires what
+//!    is due ([`Timers::take_expired`], as every worker looking for work does).
+//! 4. **No sleeper.** Busy workers fire due timers every `GLOBAL_CHECK_INTERVAL` scheduling
+//!    ticks and at every preemption, so deadlines are served while every worker computes.
+//! 5. **Backstop.** The monitor wakes a sleeper when timers are pending and nobody watches (a watch
+//!    lost as workers come and go); a child of `fork` resets the watch, whose holder may not exist
+//!    there.
+//!
+//! A timer fires by `fire_timeout` (scheduler): it acts only on the park epoch it was made for
+//! (`rt::park`, "Timeouts").
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
