@@ -149,6 +149,11 @@ fn report(name: &str, id: u64) {
 /// An alternate signal stack this module mapped for a worker thread, unmapped when it ends.
 pub(crate) struct AltStack(Option<(*mut libc::c_void, usize)>);
 
+/// The alternate signal stack for the overflow handler, where one is missing: 64 KiB, eight times
+/// glibc's `SIGSTKSZ` (8 KiB) that std sizes its own with (`max(SIGSTKSZ, AT_MINSIGSTKSZ)`). Our
+/// handler needs little (it writes its report with `write(2)`), but a fault that is not an
+/// overflow of ours is passed to the previous handler on this same stack (`chain`), whose needs
+/// we do not know; AVX-512 signal frames alone take about 3.5 KiB of it.
 const ALT_SIZE: usize = 64 * 1024;
 
 impl AltStack {

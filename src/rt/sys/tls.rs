@@ -838,6 +838,9 @@ static AREAS: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn areas_made() -> u64 {
     AREAS.load(Relaxed)
 }
+/// Areas mapped per `mmap`: 64, so a burst of spawns makes one mapping (and one entry against
+/// `vm.max_map_count`, which stacks already use two of per thread) per 64 new areas, while a small
+/// program maps only one slab (an area is the static TLS size plus glibc's descriptor, a few KiB).
 const AREAS_PER_SLAB: usize = 64;
 
 fn carve(g: &Glibc) -> io::Result<usize> {

@@ -8,9 +8,16 @@ use super::Pid;
 use crate::rt::sys::lock::{Mutex, Section};
 use crate::rt::task::Task;
 
+/// Slots per chunk, 4096: a chunk (64 KiB: 16-byte slots) is allocated when its first slot is
+/// used, so a program with a few threads pays for one chunk, and growing takes the grow lock once
+/// per 4096 new slots (freed ones are reused first).
 const CHUNK_BITS: u32 = 12;
 const CHUNK: usize = 1 << CHUNK_BITS;
-const MAX_CHUNKS: usize = 1 << 12; // 16M slots
+/// Chunks at most: 4096 × 4096 = 16M live green threads, above what `vm.max_map_count` allows
+/// (two mappings per stack: 65530 by default, and the largest value a distribution ships is
+/// around 2^21), so the table never limits a program before its stacks do. The chunk pointers are
+/// a fixed 32 KiB array, never moved, so a slot's address is stable without a lock.
+const MAX_CHUNKS: usize = 1 << 12;
 /// Free indices a worker keeps before spilling half to the shared list.
 pub(crate) const LOCAL_FREE: usize = 256;
 
