@@ -334,6 +334,15 @@ extern "C" fn on_sigquit(_: libc::c_int) {
     }
 }
 
+/// Whether the SIGQUIT dumper runs; held while it is being started.
+static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+
+/// Holds [`INSTALLED`] across a `fork`: it is held across the dumper thread's start, which may
+/// wait out a fork (`sys::os_thread`).
+pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(INSTALLED.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// Opt-in: from now on, SIGQUIT (`kill -QUIT pid`, or Ctrl-\ in a terminal) prints
 /// [`dump`] on stderr and the program goes on. Calling it again does nothing.
 ///
@@ -348,7 +357,6 @@ extern "C" fn on_sigquit(_: libc::c_int) {
 /// smarm::rt::install_dump_on_sigquit().unwrap(); // a second call does nothing
 /// ```
 pub fn install_dump_on_sigquit() -> io::Result<()> {
-    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
     if *installed {
         return Ok(());

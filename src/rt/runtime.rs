@@ -23,7 +23,7 @@ use crate::rt::sched::slots;
 use crate::rt::sched::worker::{
     self, carrier_worker, current_carrier_tp, current_worker, green_trace_ring,
 };
-use crate::rt::sys::lock::Mutex;
+use crate::rt::sys::lock::{Mutex, Section};
 use crate::rt::sys::os_thread;
 use crate::rt::sys::stack::{StackPool, round_size};
 use crate::rt::sys::tls;
@@ -103,6 +103,14 @@ thread_local! {
 /// hand-off takes that runtime's injector and idle locks; so that one is taken first, and any
 /// fixed order of the rest is deadlock-free.
 extern "C" fn before_fork() {
+    // Kept until the guards are dropped (the last of them): a forking green thread is not
+    // preempted while it holds the carriers lock (a std mutex, no section of its own) or reads
+    // its worker below.
+    let mut guards: Vec<Box<dyn std::any::Any>> = vec![Box::new(Section::enter())];
+    // No global runtime is half started: `global_slow` holds GLOBAL_START across `start`, whose
+    // thread spawns would otherwise wait out this fork (`sys::os_thread`) with it held, and the
+    // child's first `global()` would wait on it for good. GLOBAL is read after it.
+    guards.push(Box::new(GLOBAL_START.lock()));
     let mut runtimes: Vec<Arc<Shared>> = Vec::new();
     // SAFETY: a non-null worker is the caller's own, alive while it runs.
     if let Some(w) = unsafe { current_worker().as_ref() } {
@@ -115,7 +123,6 @@ extern "C" fn before_fork() {
     {
         runtimes.push(g.clone());
     }
-    let mut guards: Vec<Box<dyn std::any::Any>> = Vec::new();
     for rt in &runtimes {
         let rt: &'static Shared = {
             // SAFETY: `runtimes` keeps the Arc alive until after the guards are dropped
@@ -137,6 +144,10 @@ extern "C" fn before_fork() {
     // RUNTIMES: the monitor's deadlock check holds it while it reads other runtimes' atomics, and
     // a child's first runtime must register there.
     guards.push(Box::new(crate::rt::sched::shared::RUNTIMES.lock()));
+    // Held across the spawns of the trace writer and the SIGQUIT dumper (`sys::os_thread`'s
+    // rule); a worker may register its trace ring at any time.
+    guards.extend(trace::hold_for_fork());
+    guards.push(crate::rt::dump::hold_for_fork());
     // Last: waits for our threads inside std's start or end (`sys::os_thread`), which take no
     // lock of ours on the way out.
     guards.push(os_thread::hold_for_fork());

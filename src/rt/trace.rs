@@ -483,17 +483,27 @@ pub(crate) fn end_run(started: bool) {
 }
 
 /// Starts the `SMARM_TRACE` session (once per process, at the first runtime start).
+///
+/// A flag, not a `Once`: the start spawns the writer thread, and a `Once` held across a spawn
+/// that waits out a `fork` (`sys::os_thread`) would reach the child mid-initialisation.
 pub(crate) fn start_from_env() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let Some(path) = std::env::var_os("SMARM_TRACE").filter(|p| !p.is_empty()) else {
-            return;
-        };
-        let path = PathBuf::from(path);
-        if let Err(e) = start(&path, false) {
-            eprintln!("smarm: cannot write the trace to {}: {e}", path.display());
-        }
-    });
+    static TRIED: AtomicBool = AtomicBool::new(false);
+    if TRIED.load(Relaxed) || TRIED.swap(true, Relaxed) {
+        return;
+    }
+    let Some(path) = std::env::var_os("SMARM_TRACE").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    if let Err(e) = start(&path, false) {
+        eprintln!("smarm: cannot write the trace to {}: {e}", path.display());
+    }
+}
+
+/// Holds the session (held across the writer thread's start) and the ring registry (taken when
+/// a thread records its first event) across a `fork`.
+pub(crate) fn hold_for_fork() -> Vec<Box<dyn std::any::Any>> {
+    vec![Box::new(lock(&SESSION)), Box::new(lock(&REGISTRY))]
 }
 
 fn register_atexit() {

@@ -71,13 +71,21 @@ static TICKS_PER_US: OnceLock<f64> = OnceLock::new();
 
 /// Measures the TSC against the monotonic clock (once per process, ~2 ms, on the monitor's
 /// thread) and sets `shared`'s timeslice in ticks.
+///
+/// The 2 ms measurement runs outside the `OnceLock`'s initialisation (two monitors starting at
+/// once may both measure; the first value set wins): a `fork` during it would otherwise leave the
+/// child a copy of the cell mid-initialisation, on which the child's monitor waits for good.
 pub(crate) fn calibrate(shared: &Shared) {
-    let per_us = *TICKS_PER_US.get_or_init(|| {
-        let (t0, c0) = (Instant::now(), rdtsc());
-        std::thread::sleep(Duration::from_millis(2));
-        let (t1, c1) = (Instant::now(), rdtsc());
-        c1.wrapping_sub(c0) as f64 / t1.duration_since(t0).as_secs_f64() / 1e6
-    });
+    let per_us = match TICKS_PER_US.get() {
+        Some(v) => *v,
+        None => {
+            let (t0, c0) = (Instant::now(), rdtsc());
+            std::thread::sleep(Duration::from_millis(2));
+            let (t1, c1) = (Instant::now(), rdtsc());
+            let measured = c1.wrapping_sub(c0) as f64 / t1.duration_since(t0).as_secs_f64() / 1e6;
+            *TICKS_PER_US.get_or_init(|| measured)
+        }
+    };
     let ticks = (shared.timeslice.as_secs_f64() * 1e6 * per_us) as u64;
     shared.timeslice_ticks.store(ticks.max(1), Relaxed);
 }

@@ -15,7 +15,9 @@
 //! threads inside std's start or end.
 //!
 //! 1. **Start.** The spawner [`enter`]s (waits while a fork is under way, then counts one) and
-//!    spawns; the new thread's first act is to [`leave`]. A spawn that fails leaves at once.
+//!    spawns, in a no-preemption section (a green spawner switched out while counted would stall
+//!    the fork); the new thread's first act is to [`leave`]. A closure dropped without running
+//!    (a failed spawn) leaves then.
 //! 2. **End.** When the thread's closure returns (or unwinds), it enters again and first touches
 //!    a thread-local, [`EXIT`], whose destructor leaves. glibc runs thread-local destructors newest
 //!    first after the thread's start routine has returned, so that destructor runs after std's end
@@ -23,7 +25,10 @@
 //! 3. **Fork** ([`hold_for_fork`], the last thing the runtime's prepare handler takes, after every
 //!    runtime lock): set the bit (waiting out another fork's), then wait until the count is 0. A
 //!    counted thread needs none of our locks to get past std's start or end, so the wait ends;
-//!    threads that want in wait in `enter`, uncounted.
+//!    threads that want in wait in `enter`, uncounted. So no lock may be held across [`spawn`]
+//!    unless the prepare handler takes it first: a spawner waiting in `enter` with it held would
+//!    leave it held in the child (the global runtime's start lock, trace's session and the
+//!    dump's installation flag are taken there for that reason).
 //! 4. **After.** The parent's handler clears the bit and wakes those waiters (dropping the guard);
 //!    the child, where only the forking thread exists, also sets the count to 0
 //!    ([`forked_child`]).
@@ -97,16 +102,28 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    // Counted from `enter` until the new thread leaves: a green spawner must not be switched out
+    // (preempted in the allocator) in between, or a fork waiting for the count would wait for a
+    // green thread that only a worker blocked on the fork's locks could run.
+    let _section = super::lock::Section::enter();
     enter();
-    let spawned = builder.spawn(move || {
-        leave();
+    // Leaves when dropped: first thing in the new thread, or wherever the closure is dropped
+    // without running (a failed spawn, a panic inside `Builder::spawn`).
+    let counted = Counted;
+    builder.spawn(move || {
+        drop(counted);
         let _ending = Ending;
         f()
-    });
-    if spawned.is_err() {
+    })
+}
+
+/// One count of step 1, given back when dropped.
+struct Counted;
+
+impl Drop for Counted {
+    fn drop(&mut self) {
         leave();
     }
-    spawned
 }
 
 /// Step 3: holds off our threads' starts and ends until the returned guard drops (step 4).
