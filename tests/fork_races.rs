@@ -96,12 +96,18 @@ fn child() {
             // std's sleep to another carrier, so the second green thread runs before the sleep ends.
             smarm::thread::spawn(|| ()).join().unwrap();
             let ok = fork_and(|| {
+                static STARTED: AtomicBool = AtomicBool::new(false);
                 static SLEPT: AtomicBool = AtomicBool::new(false);
                 let blocker = smarm::thread::spawn(|| {
+                    STARTED.store(true, SeqCst);
                     std::thread::sleep(Duration::from_millis(1500));
                     SLEPT.store(true, SeqCst);
                 });
-                std::thread::sleep(Duration::from_millis(20)); // the blocker is in its sleep
+                // The blocker holds the only worker (it is in, or about to enter, its sleep)
+                // before the second thread is spawned: that one can run only after a hand-off.
+                while !STARTED.load(SeqCst) {
+                    std::thread::yield_now();
+                }
                 let before = smarm::thread::spawn(|| !SLEPT.load(SeqCst)).join().unwrap();
                 blocker.join().unwrap();
                 before
