@@ -80,7 +80,11 @@ fn fifo(waiters_green: impl Fn(usize) -> bool) {
         let w = l.notify_one().expect("a waiter is linked");
         drop(l);
         w.wake();
-        wait_until("the notified waiter returned", || seq.load(SeqCst) == i + 1);
+        // The waiter takes its slot (`seq`) and then fills it: wait for the fill, not the take.
+        wait_until("the notified waiter returned", || {
+            order[i].load(SeqCst) != u8::MAX
+        });
+        assert_eq!(seq.load(SeqCst), i + 1, "more than one waiter woken");
         assert_eq!(order[i].load(SeqCst), i as u8, "woken out of order");
     }
     let mut l = wl.lock();
